@@ -1,0 +1,42 @@
+// common.wgsl: prepended to every op file. The shared bind-group layout and the dropout hash.
+//
+// Group 0, the model (one buffer per role, f32 unless noted; kernels address regions of
+// them through offsets in their immediates, so one bind group serves every layer):
+//   0 params  flat parameters: per layer W [out, in] row-major, b [out], then batch-norm
+//             gamma [out], beta [out] for hidden layers with batch norm
+//   1 acts    activations and their gradients for one batch, [rows, features] row-major
+//   2 grads   flat gradients, same layout as params
+//   3 state   optimizer moments (2 x params), batch-norm running and batch statistics,
+//             per-step loss/correct slots
+//   4 ints    u32: gathered labels of the batch, argmax predictions
+// Group 1, a dataset (read only, u32):
+//   0 pixels  images as u8, four to a u32, 784 bytes per image
+//   1 labels  labels as u8, four to a u32
+//   2 indices which image each batch row takes (the epoch's permutation)
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read_write> acts: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> state: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ints: array<u32>;
+@group(1) @binding(0) var<storage, read> pixels: array<u32>;
+@group(1) @binding(1) var<storage, read> labels: array<u32>;
+@group(1) @binding(2) var<storage, read> indices: array<u32>;
+
+// Invocation index over a 2D grid of workgroups, so 1D kernels can exceed 65,535 groups.
+fn flat_id(gid: vec3<u32>, groups: vec3<u32>, wg: u32) -> u32 {
+    return gid.x + gid.y * groups.x * wg;
+}
+
+// PCG hash (Jarzynski & Olano 2020); the Rust twin is rng::pcg_hash.
+fn pcg_hash(v: u32) -> u32 {
+    let s = v * 747796405u + 2891336453u;
+    let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+    return (w >> 22u) ^ w;
+}
+
+// Dropout keeps element `e` of `layer` at `step` when the hash is at least `threshold`
+// (= p * 2^32), so p = 0 keeps everything. Twin: rng::dropout_keep.
+fn dropout_keep(seed: u32, step: u32, layer: u32, e: u32, threshold: u32) -> bool {
+    let h = pcg_hash(e ^ pcg_hash(step ^ pcg_hash(layer ^ pcg_hash(seed))));
+    return h >= threshold;
+}

@@ -1,0 +1,70 @@
+// cross_entropy.wgsl: fused, numerically stable softmax cross-entropy over a batch.
+//   cross_entropy  one workgroup of 256; invocation i takes rows i, i+256, ...
+//     logits acts[logits_off + r*C + c], labels ints[label_off + r]
+//     -> grad acts[grad_off + r*C + c] = (softmax - onehot) / rows   (if write_grad)
+//     -> ints[pred_off + r] = argmax (first maximum)
+//     -> state[slot_off] = sum of row losses, state[slot_off + 1] = correct count, summed
+//        by a fixed tree in workgroup memory (deterministic, no float atomics)
+// loss = m + log(sum exp(z - m)) - z_y with m = max z, finite for any finite logits.
+// Bindings: common.wgsl (acts, state, ints).
+struct CrossEntropy {
+    rows: u32,
+    classes: u32,
+    logits_off: u32,
+    grad_off: u32,
+    label_off: u32,
+    pred_off: u32,
+    slot_off: u32,
+    write_grad: u32,
+}
+var<immediate> g: CrossEntropy;
+
+const WG: u32 = 256u;
+var<workgroup> loss_part: array<f32, WG>;
+var<workgroup> correct_part: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn cross_entropy(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var correct = 0.0;
+    let inv_rows = 1.0 / f32(g.rows);
+    for (var r = lid; r < g.rows; r += WG) {
+        let base = g.logits_off + r * g.classes;
+        var m = acts[base];
+        var arg = 0u;
+        for (var c = 1u; c < g.classes; c++) {
+            let z = acts[base + c];
+            if (z > m) {
+                m = z;
+                arg = c;
+            }
+        }
+        var s = 0.0;
+        for (var c = 0u; c < g.classes; c++) {
+            s += exp(acts[base + c] - m);
+        }
+        let y = ints[g.label_off + r];
+        loss += m + log(s) - acts[base + y];
+        correct += select(0.0, 1.0, arg == y);
+        ints[g.pred_off + r] = arg;
+        if (g.write_grad != 0u) {
+            for (var c = 0u; c < g.classes; c++) {
+                let p = exp(acts[base + c] - m) / s;
+                acts[g.grad_off + r * g.classes + c] = (p - select(0.0, 1.0, c == y)) * inv_rows;
+            }
+        }
+    }
+    loss_part[lid] = loss;
+    correct_part[lid] = correct;
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        workgroupBarrier();
+        if (lid < stride) {
+            loss_part[lid] += loss_part[lid + stride];
+            correct_part[lid] += correct_part[lid + stride];
+        }
+    }
+    if (lid == 0u) {
+        state[g.slot_off] = loss_part[0];
+        state[g.slot_off + 1u] = correct_part[0];
+    }
+}

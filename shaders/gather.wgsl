@@ -1,0 +1,36 @@
+// gather.wgsl: build a batch from the resident dataset.
+// gather: rows x 784 f32 written to acts[out_off..] as ((pixel / 255) - mean) / std, pixels
+//   of image indices[index_off + r]; its label to ints[label_off + r].
+// One invocation per u32 word of pixels (196 per image); workgroup 64 over a 2D grid.
+// Bindings: common.wgsl (acts, ints, pixels, labels, indices).
+struct Gather {
+    rows: u32,
+    index_off: u32,
+    out_off: u32,
+    label_off: u32,
+    mean: f32,
+    inv_std: f32,
+}
+var<immediate> g: Gather;
+
+const WORDS: u32 = 196u; // 784 pixels / 4
+
+@compute @workgroup_size(64)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg, 64u);
+    if (id >= g.rows * WORDS) {
+        return;
+    }
+    let r = id / WORDS;
+    let w = id % WORDS;
+    let img = indices[g.index_off + r];
+    let word = pixels[img * WORDS + w];
+    let base = g.out_off + r * 784u + w * 4u;
+    for (var c = 0u; c < 4u; c++) {
+        let byte = f32((word >> (8u * c)) & 0xffu);
+        acts[base + c] = (byte / 255.0 - g.mean) * g.inv_std;
+    }
+    if (w == 0u) {
+        ints[g.label_off + r] = (labels[img / 4u] >> (8u * (img % 4u))) & 0xffu;
+    }
+}

@@ -1,0 +1,112 @@
+//! Wrappers for `shaders/batch_norm.wgsl`.
+
+use super::Kernels;
+use crate::ops::{Activation, BN_EPS, BN_MOMENTUM};
+use bytemuck::{Pod, Zeroable};
+
+/// Where one batch-norm layer's tensors live (f32 word offsets).
+#[derive(Clone, Copy, Debug)]
+pub struct BatchNormAt {
+    pub rows: usize,
+    pub features: usize,
+    /// acts: the input z (the linear layer's output), [rows, features]
+    pub z: usize,
+    /// acts: forward, the output; backward, the gradient of the output, replaced in place
+    /// by the gradient of z
+    pub out: usize,
+    /// params and grads: gamma, then beta at gamma + features
+    pub gamma: usize,
+    /// state: running_mean, running_var, batch mean, batch inv_std, [features] each
+    pub stats: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BatchNorm {
+    rows: u32,
+    features: u32,
+    z_off: u32,
+    y_off: u32,
+    gamma_off: u32,
+    stats_off: u32,
+    use_running: u32,
+    relu: u32,
+    drop_threshold: u32,
+    drop_scale: f32,
+    seed: u32,
+    step: u32,
+    layer: u32,
+    momentum: f32,
+    eps: f32,
+}
+
+impl BatchNormAt {
+    fn immediates(&self, use_running: bool, act: Activation) -> BatchNorm {
+        let (relu, drop_threshold, drop_scale, seed, step, layer) = act.words();
+        BatchNorm {
+            rows: self.rows as u32,
+            features: self.features as u32,
+            z_off: self.z as u32,
+            y_off: self.out as u32,
+            gamma_off: self.gamma as u32,
+            stats_off: self.stats as u32,
+            use_running: u32::from(use_running),
+            relu,
+            drop_threshold,
+            drop_scale,
+            seed,
+            step,
+            layer,
+            momentum: BN_MOMENTUM,
+            eps: BN_EPS,
+        }
+    }
+}
+
+impl Kernels {
+    /// Batch mean and inv_std of z, and the running statistics updated.
+    pub fn batch_norm_stats(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
+        let imm = at.immediates(false, Activation::default());
+        self.dispatch(pass, &self.batch_norm_stats, &imm, at.features as u32);
+    }
+
+    /// out = act(gamma (z - mean) inv_std + beta), with batch statistics in training and
+    /// running statistics (`use_running`) in evaluation.
+    pub fn batch_norm_apply(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        at: &BatchNormAt,
+        use_running: bool,
+        act: Activation,
+    ) {
+        let imm = at.immediates(use_running, act);
+        self.dispatch(
+            pass,
+            &self.batch_norm_apply,
+            &imm,
+            (at.rows * at.features) as u32,
+        );
+    }
+
+    /// dgamma and dbeta into grads from the output gradient at `out`.
+    pub fn batch_norm_backward_reduce(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
+        let imm = at.immediates(false, Activation::default());
+        self.dispatch(
+            pass,
+            &self.batch_norm_backward_reduce,
+            &imm,
+            at.features as u32,
+        );
+    }
+
+    /// The gradient of z, in place over the output gradient (needs the reduce first).
+    pub fn batch_norm_backward_apply(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
+        let imm = at.immediates(false, Activation::default());
+        self.dispatch(
+            pass,
+            &self.batch_norm_backward_apply,
+            &imm,
+            (at.rows * at.features) as u32,
+        );
+    }
+}

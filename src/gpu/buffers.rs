@@ -1,0 +1,195 @@
+//! The GPU buffers of a model and of a dataset, and reading them back.
+
+use super::{Context, GpuError};
+use wgpu::util::DeviceExt;
+use wgpu::{BindGroup, BindGroupLayout, Buffer, BufferUsages};
+
+const STORAGE: BufferUsages = BufferUsages::STORAGE
+    .union(BufferUsages::COPY_SRC)
+    .union(BufferUsages::COPY_DST);
+
+fn storage(ctx: &Context, label: &str, bytes: &[u8]) -> Buffer {
+    // Zero-length bindings are invalid; a 4-byte buffer stands in for an empty tensor.
+    let padded;
+    let contents = if bytes.is_empty() {
+        padded = [0u8; 4];
+        &padded[..]
+    } else {
+        bytes
+    };
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: STORAGE,
+        })
+}
+
+fn entries<'a>(buffers: &[&'a Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
+    buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect()
+}
+
+/// Group 0 of `common.wgsl`.
+pub struct ModelBuffers {
+    pub params: Buffer,
+    pub acts: Buffer,
+    pub grads: Buffer,
+    pub state: Buffer,
+    pub ints: Buffer,
+    pub bind_group: BindGroup,
+}
+
+impl ModelBuffers {
+    /// Buffers with the given contents; `acts_len`, `ints_len` are zero-filled.
+    pub fn new(
+        ctx: &Context,
+        layout: &BindGroupLayout,
+        params: &[f32],
+        acts_len: usize,
+        state: &[f32],
+        ints_len: usize,
+    ) -> Result<Self, GpuError> {
+        let fix = "use a smaller --batch-size or --hidden";
+        ctx.check_binding("the parameters", 4 * params.len() as u64, fix)?;
+        ctx.check_binding("the activations of one batch", 4 * acts_len as u64, fix)?;
+        ctx.check_binding(
+            "the optimizer and batch-norm state",
+            4 * state.len() as u64,
+            fix,
+        )?;
+        let params_buf = storage(ctx, "params", bytemuck::cast_slice(params));
+        let acts = storage(ctx, "acts", &vec![0u8; 4 * acts_len]);
+        let grads = storage(ctx, "grads", &vec![0u8; 4 * params.len()]);
+        let state = storage(ctx, "state", bytemuck::cast_slice(state));
+        let ints = storage(ctx, "ints", &vec![0u8; 4 * ints_len]);
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("model"),
+            layout,
+            entries: &entries(&[&params_buf, &acts, &grads, &state, &ints]),
+        });
+        Ok(ModelBuffers {
+            params: params_buf,
+            acts,
+            grads,
+            state,
+            ints,
+            bind_group,
+        })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        [
+            &self.params,
+            &self.acts,
+            &self.grads,
+            &self.state,
+            &self.ints,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
+}
+
+/// Group 1 of `common.wgsl`: a dataset resident on the GPU.
+pub struct DataBuffers {
+    pub pixels: Buffer,
+    pub labels: Buffer,
+    pub indices: Buffer,
+    pub bind_group: BindGroup,
+}
+
+/// Packs bytes four to a u32 (little end first), zero-padding the tail.
+pub fn pack_u8(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+impl DataBuffers {
+    /// `pixels` is images x 784 u8; `indices` is the initial index list (rewritten per epoch).
+    pub fn new(
+        ctx: &Context,
+        layout: &BindGroupLayout,
+        pixels: &[u8],
+        labels: &[u8],
+        indices: &[u32],
+    ) -> Result<Self, GpuError> {
+        ctx.check_binding(
+            "the images",
+            pixels.len().div_ceil(4) as u64 * 4,
+            "use fewer images",
+        )?;
+        let pixels = storage(ctx, "pixels", bytemuck::cast_slice(&pack_u8(pixels)));
+        let labels = storage(ctx, "labels", bytemuck::cast_slice(&pack_u8(labels)));
+        let indices = storage(ctx, "indices", bytemuck::cast_slice(indices));
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("data"),
+            layout,
+            entries: &entries(&[&pixels, &labels, &indices]),
+        });
+        Ok(DataBuffers {
+            pixels,
+            labels,
+            indices,
+            bind_group,
+        })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.pixels.size() + self.labels.size() + self.indices.size()
+    }
+}
+
+/// Copies `len` 4-byte words from `buffer` at word `offset` to the host and waits: for
+/// tests, epoch ends and checkpoints, never inside an epoch.
+pub fn read_words<T: bytemuck::Pod>(
+    ctx: &Context,
+    buffer: &Buffer,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<T>, GpuError> {
+    assert_eq!(std::mem::size_of::<T>(), 4);
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = 4 * len as u64;
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes,
+        usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 4 * offset as u64, &staging, 0, bytes);
+    ctx.queue.submit([encoder.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| GpuError::Device(e.to_string()))?
+        .map_err(|e| GpuError::Device(format!("reading back a buffer: {e}")))?;
+    let view = staging
+        .get_mapped_range(..)
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    let out = bytemuck::cast_slice(&view).to_vec();
+    drop(view);
+    staging.unmap();
+    Ok(out)
+}

@@ -1,0 +1,195 @@
+//! Adapter choice, device creation and the limits the model needs.
+
+use wgpu::{Adapter, AdapterInfo, DeviceType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found; on Debian/Ubuntu without a GPU run `apt-get install mesa-vulkan-drivers` for the lavapipe CPU adapter, otherwise install your GPU's Vulkan, Metal or DX12 driver")]
+    NoAdapter,
+    #[error("--adapter {choice}: no such adapter; `mlp-gpu devices` lists them ({available})")]
+    AdapterNotFound { choice: String, available: String },
+    #[error("adapter {adapter} lacks {what}, which mlp-gpu needs; pick another with --adapter")]
+    Unsupported { adapter: String, what: String },
+    #[error("could not open adapter {adapter}: {message}")]
+    RequestDevice { adapter: String, message: String },
+    #[error("{what} needs {need} bytes but the adapter's {limit} is {have} bytes; {fix}")]
+    DoesNotFit {
+        what: String,
+        need: u64,
+        limit: &'static str,
+        have: u64,
+        fix: String,
+    },
+    #[error("GPU error: {0}")]
+    Device(String),
+    #[error("GPU out of memory: {0}; try a smaller --batch-size or --hidden")]
+    OutOfMemory(String),
+}
+
+/// Immediate (push-constant) bytes every pipeline may use.
+pub const IMMEDIATE_BYTES: u32 = 128;
+
+pub struct Context {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub variant: super::MatmulVariant,
+}
+
+fn type_rank(t: DeviceType) -> u8 {
+    match t {
+        DeviceType::DiscreteGpu => 0,
+        DeviceType::IntegratedGpu => 1,
+        DeviceType::VirtualGpu => 2,
+        DeviceType::Cpu => 3,
+        DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u8 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+/// Every adapter wgpu offers, best first: discrete, integrated, virtual, then software;
+/// native APIs before GL for the same kind.
+pub fn adapters() -> Vec<Adapter> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let mut list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    list.sort_by_key(|a| {
+        let i = a.get_info();
+        (type_rank(i.device_type), backend_rank(i.backend))
+    });
+    list
+}
+
+pub fn describe(info: &AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+/// Picks the adapter named by `choice` (index in `adapters()` or a case-insensitive part of
+/// its name), or the best one.
+pub fn choose(choice: Option<&str>) -> Result<Adapter, GpuError> {
+    let mut list = adapters();
+    if list.is_empty() {
+        return Err(GpuError::NoAdapter);
+    }
+    let Some(choice) = choice else {
+        return Ok(list.remove(0));
+    };
+    let at = match choice.parse::<usize>() {
+        Ok(i) if i < list.len() => Some(i),
+        Ok(_) => None,
+        Err(_) => {
+            let needle = choice.to_lowercase();
+            list.iter()
+                .position(|a| a.get_info().name.to_lowercase().contains(&needle))
+        }
+    };
+    match at {
+        Some(i) => Ok(list.remove(i)),
+        None => Err(GpuError::AdapterNotFound {
+            choice: choice.to_string(),
+            available: list
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+impl Context {
+    /// Opens the chosen adapter; a software adapter gets a one-line notice on stderr.
+    pub fn new(choice: Option<&str>) -> Result<Context, GpuError> {
+        let adapter = choose(choice)?;
+        let info = adapter.get_info();
+        if info.device_type == DeviceType::Cpu && choice.is_none() {
+            eprintln!(
+                "notice: no GPU found, using the software adapter {}",
+                describe(&info)
+            );
+        }
+        Self::open(adapter)
+    }
+
+    pub fn open(adapter: Adapter) -> Result<Context, GpuError> {
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let unsupported = |what: &str| GpuError::Unsupported {
+            adapter: describe(&info),
+            what: what.into(),
+        };
+        if !adapter.features().contains(wgpu::Features::IMMEDIATES) {
+            return Err(unsupported("immediates (push constants)"));
+        }
+        if have.max_immediate_size < IMMEDIATE_BYTES {
+            return Err(unsupported(&format!(
+                "{IMMEDIATE_BYTES} bytes of immediates"
+            )));
+        }
+        if have.max_storage_buffers_per_shader_stage < 8 {
+            return Err(unsupported("8 storage buffers per shader stage"));
+        }
+        if have.max_compute_invocations_per_workgroup < 256
+            || have.max_compute_workgroup_size_x < 256
+        {
+            return Err(unsupported("compute workgroups of 256 invocations"));
+        }
+        // The defaults, raised to what the adapter allows where model size depends on it.
+        let limits = wgpu::Limits {
+            max_immediate_size: IMMEDIATE_BYTES,
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            max_compute_workgroups_per_dimension: have.max_compute_workgroups_per_dimension,
+            ..wgpu::Limits::default()
+        };
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("mlp-gpu"),
+            required_features: wgpu::Features::IMMEDIATES,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            GpuError::RequestDevice {
+                adapter: describe(&info),
+                message: e.to_string(),
+            }
+        })?;
+        let variant = super::MatmulVariant::for_adapter(&info);
+        Ok(Context {
+            device,
+            queue,
+            info,
+            limits,
+            variant,
+        })
+    }
+
+    pub fn adapter_name(&self) -> String {
+        describe(&self.info)
+    }
+
+    /// Checks that one storage binding of `bytes` fits, before anything is allocated.
+    pub fn check_binding(&self, what: &str, bytes: u64, fix: &str) -> Result<(), GpuError> {
+        let have = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > have {
+            return Err(GpuError::DoesNotFit {
+                what: what.into(),
+                need: bytes,
+                limit: "max_storage_buffer_binding_size",
+                have,
+                fix: fix.into(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! Wrapper for `shaders/gather.wgsl`.
+
+use super::Kernels;
+use crate::ops::{PIXEL_MEAN, PIXEL_STD};
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Gather {
+    rows: u32,
+    index_off: u32,
+    out_off: u32,
+    label_off: u32,
+    mean: f32,
+    inv_std: f32,
+}
+
+impl Kernels {
+    /// acts[x..] <- normalised images `indices[index_off..index_off + rows]` of the bound
+    /// dataset, [rows, 784]; ints[labels..] <- their labels.
+    pub fn gather(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        x: usize,
+        labels: usize,
+        index_off: usize,
+        rows: usize,
+    ) {
+        let imm = Gather {
+            rows: rows as u32,
+            index_off: index_off as u32,
+            out_off: x as u32,
+            label_off: labels as u32,
+            mean: PIXEL_MEAN,
+            inv_std: 1.0 / PIXEL_STD,
+        };
+        self.dispatch(pass, &self.gather, &imm, (rows * 196) as u32);
+    }
+}

@@ -1,0 +1,157 @@
+//! Pipelines for every entry point, made once per context, and the dispatch helper.
+
+use super::context::IMMEDIATE_BYTES;
+use super::shaders::Op;
+use super::{Context, GpuError, MatmulVariant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wgpu::{BindGroupLayout, ComputePass, ComputePipeline};
+
+pub struct Kernel {
+    pipeline: ComputePipeline,
+    workgroup: u32,
+}
+
+/// Every compiled entry point. The wrappers for each family live in that family's module
+/// (`gpu::linear`, `gpu::batch_norm`, ...) as methods on this type.
+pub struct Kernels {
+    pub model_layout: BindGroupLayout,
+    pub data_layout: BindGroupLayout,
+    pub variant: MatmulVariant,
+    pub(crate) gather: Kernel,
+    pub(crate) linear_forward: Kernel,
+    pub(crate) linear_backward_data: Kernel,
+    pub(crate) linear_backward_weight: Kernel,
+    pub(crate) batch_norm_stats: Kernel,
+    pub(crate) batch_norm_apply: Kernel,
+    pub(crate) batch_norm_backward_reduce: Kernel,
+    pub(crate) batch_norm_backward_apply: Kernel,
+    pub(crate) dropout: Kernel,
+    pub(crate) cross_entropy: Kernel,
+    pub(crate) sgd: Kernel,
+    pub(crate) adam: Kernel,
+    pub(crate) rmsprop: Kernel,
+    dispatches: AtomicU64,
+    max_groups: u32,
+}
+
+fn storage_layout(ctx: &Context, label: &str, count: u32, read_only: bool) -> BindGroupLayout {
+    let entries: Vec<_> = (0..count)
+        .map(|binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    ctx.device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries: &entries,
+        })
+}
+
+impl Kernels {
+    pub fn new(ctx: &Context) -> Result<Self, GpuError> {
+        Self::with_variant(ctx, ctx.variant)
+    }
+
+    /// Compiles every kernel, with the matmul blocked as `variant`.
+    pub fn with_variant(ctx: &Context, variant: MatmulVariant) -> Result<Self, GpuError> {
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let model_layout = storage_layout(ctx, "model", 5, false);
+        let data_layout = storage_layout(ctx, "data", 3, true);
+        let layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("mlp-gpu"),
+                bind_group_layouts: &[Some(&model_layout), Some(&data_layout)],
+                immediate_size: IMMEDIATE_BYTES,
+            });
+        let modules: Vec<_> = Op::ALL
+            .iter()
+            .map(|&op| {
+                let source = op.source(variant);
+                let module = ctx
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(op.file()),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    });
+                (op, module)
+            })
+            .collect();
+        let kernel = |op: Op, entry: &str, workgroup: u32| {
+            let module = &modules
+                .iter()
+                .find(|(o, _)| *o == op)
+                .expect("every op has a module")
+                .1;
+            let pipeline = ctx
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&layout),
+                    module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+            Kernel {
+                pipeline,
+                workgroup,
+            }
+        };
+        let wg = variant.shape().2;
+        let kernels = Kernels {
+            gather: kernel(Op::Gather, "gather", 64),
+            linear_forward: kernel(Op::Linear, "linear_forward", wg),
+            linear_backward_data: kernel(Op::Linear, "linear_backward_data", wg),
+            linear_backward_weight: kernel(Op::Linear, "linear_backward_weight", wg),
+            batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 64),
+            batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
+            batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 64),
+            batch_norm_backward_apply: kernel(Op::BatchNorm, "batch_norm_backward_apply", 64),
+            dropout: kernel(Op::Dropout, "dropout", 64),
+            cross_entropy: kernel(Op::CrossEntropy, "cross_entropy", 256),
+            sgd: kernel(Op::Optimizer, "sgd", 256),
+            adam: kernel(Op::Optimizer, "adam", 256),
+            rmsprop: kernel(Op::Optimizer, "rmsprop", 256),
+            model_layout,
+            data_layout,
+            variant,
+            dispatches: AtomicU64::new(0),
+            max_groups: ctx.limits.max_compute_workgroups_per_dimension,
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Device(format!("compiling the kernels: {e}")));
+        }
+        Ok(kernels)
+    }
+
+    /// Dispatches `kernel` over at least `invocations` invocations (a 2D grid past the
+    /// per-dimension limit; kernels index with `flat_id` and skip the excess).
+    pub(crate) fn dispatch<T: bytemuck::Pod>(
+        &self,
+        pass: &mut ComputePass<'_>,
+        kernel: &Kernel,
+        imm: &T,
+        invocations: u32,
+    ) {
+        let groups = invocations.div_ceil(kernel.workgroup).max(1);
+        let x = groups.min(self.max_groups);
+        let y = groups.div_ceil(x);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_immediates(0, bytemuck::bytes_of(imm));
+        pass.dispatch_workgroups(x, y, 1);
+        self.dispatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Dispatches issued so far (for the benchmark's per-step count).
+    pub fn dispatch_count(&self) -> u64 {
+        self.dispatches.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,8 @@
+//! mlp-gpu: fully-connected networks trained entirely in WGSL compute shaders.
+
+pub mod gpu;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod reference;
+pub mod rng;

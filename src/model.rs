@@ -1,0 +1,218 @@
+//! The network: its shape, where every tensor lives in the flat GPU buffers, and the
+//! initialisers.
+
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+pub const INPUTS: usize = 784;
+pub const CLASSES: usize = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// PyTorch's nn.Linear default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    Pytorch,
+    /// He (Kaiming) uniform for ReLU: W ~ U(-sqrt(6/fan_in), sqrt(6/fan_in)), b = 0.
+    KaimingUniform,
+}
+
+/// `Linear -> [BatchNorm1d] -> ReLU -> [Dropout]` per hidden layer, then a final `Linear`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub inputs: usize,
+    pub hidden: Vec<usize>,
+    pub classes: usize,
+    pub batch_norm: bool,
+    pub dropout: f32,
+}
+
+impl Spec {
+    pub fn new(hidden: Vec<usize>, batch_norm: bool, dropout: f32) -> Self {
+        Spec {
+            inputs: INPUTS,
+            hidden,
+            classes: CLASSES,
+            batch_norm,
+            dropout,
+        }
+    }
+
+    /// (in, out) of every linear layer.
+    pub fn dims(&self) -> Vec<(usize, usize)> {
+        let mut sizes = vec![self.inputs];
+        sizes.extend(&self.hidden);
+        sizes.push(self.classes);
+        sizes.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+
+    /// Multiply-adds of one sample's forward pass (the backward pass costs twice this).
+    pub fn macs_per_sample(&self) -> usize {
+        self.dims().iter().map(|(i, o)| i * o).sum()
+    }
+}
+
+/// Offsets of one linear layer's tensors in the flat parameter buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerParams {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: usize,
+    pub bias: usize,
+    /// gamma of the batch norm after this layer; beta follows at gamma + outputs.
+    pub gamma: Option<usize>,
+    pub hidden: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamLayout {
+    pub layers: Vec<LayerParams>,
+    pub len: usize,
+}
+
+impl ParamLayout {
+    pub fn new(spec: &Spec) -> Self {
+        let dims = spec.dims();
+        let mut len = 0;
+        let layers = dims
+            .iter()
+            .enumerate()
+            .map(|(l, &(inputs, outputs))| {
+                let hidden = l + 1 < dims.len();
+                let weight = len;
+                let bias = weight + inputs * outputs;
+                len = bias + outputs;
+                let gamma = (hidden && spec.batch_norm).then(|| {
+                    let g = len;
+                    len += 2 * outputs;
+                    g
+                });
+                LayerParams {
+                    inputs,
+                    outputs,
+                    weight,
+                    bias,
+                    gamma,
+                    hidden,
+                }
+            })
+            .collect();
+        ParamLayout { layers, len }
+    }
+
+    /// Fresh parameters: weights and biases by `init`, batch norm gamma 1 and beta 0.
+    pub fn init(&self, init: Init, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::new(seed);
+        let mut p = vec![0.0f32; self.len];
+        for l in &self.layers {
+            let fan_in = l.inputs as f32;
+            let (w_bound, b_bound) = match init {
+                Init::Pytorch => (1.0 / fan_in.sqrt(), Some(1.0 / fan_in.sqrt())),
+                Init::KaimingUniform => ((6.0 / fan_in).sqrt(), None),
+            };
+            for w in &mut p[l.weight..l.bias] {
+                *w = rng.uniform(w_bound);
+            }
+            if let Some(bound) = b_bound {
+                for b in &mut p[l.bias..l.bias + l.outputs] {
+                    *b = rng.uniform(bound);
+                }
+            }
+            if let Some(g) = l.gamma {
+                p[g..g + l.outputs].fill(1.0);
+            }
+        }
+        p
+    }
+}
+
+/// Offsets in the `state` buffer: optimizer moments, batch-norm statistics, loss slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateLayout {
+    /// First moment at 0, second at `params` (each `params` long).
+    pub params: usize,
+    /// Per linear layer: running_mean, running_var, batch mean, batch inv_std ([4, out]).
+    pub batch_norm: Vec<Option<usize>>,
+    /// Two floats per slot: loss sum and correct count of one batch.
+    pub slots: usize,
+    pub slot_count: usize,
+    pub len: usize,
+}
+
+impl StateLayout {
+    pub fn new(params: &ParamLayout, slot_count: usize) -> Self {
+        let mut len = 2 * params.len;
+        let batch_norm = params
+            .layers
+            .iter()
+            .map(|l| {
+                l.gamma.map(|_| {
+                    let at = len;
+                    len += 4 * l.outputs;
+                    at
+                })
+            })
+            .collect();
+        let slots = len;
+        len += 2 * slot_count;
+        StateLayout {
+            params: params.len,
+            batch_norm,
+            slots,
+            slot_count,
+            len,
+        }
+    }
+
+    /// Initial state: zero moments, running mean 0 and running variance 1.
+    pub fn init(&self, params: &ParamLayout) -> Vec<f32> {
+        let mut s = vec![0.0f32; self.len];
+        for (l, at) in params.layers.iter().zip(&self.batch_norm) {
+            if let Some(at) = at {
+                s[at + l.outputs..at + 2 * l.outputs].fill(1.0);
+            }
+        }
+        s
+    }
+}
+
+/// Offsets in the `acts` buffer for batches of up to `rows` rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActLayout {
+    pub rows: usize,
+    /// Input [rows, inputs].
+    pub input: usize,
+    /// Per linear layer: its output before batch norm (only with batch norm) [rows, out].
+    pub pre_norm: Vec<Option<usize>>,
+    /// Per linear layer: its activation after ReLU/dropout (logits for the last) [rows, out].
+    pub output: Vec<usize>,
+    /// Per linear layer: gradient of the loss by its linear output [rows, out].
+    pub grad: Vec<usize>,
+    pub len: usize,
+}
+
+impl ActLayout {
+    pub fn new(params: &ParamLayout, rows: usize) -> Self {
+        let mut len = 0;
+        let mut take = |n: usize| {
+            let at = len;
+            len += rows * n;
+            at
+        };
+        let input = take(params.layers[0].inputs);
+        let mut pre_norm = Vec::new();
+        let mut output = Vec::new();
+        for l in &params.layers {
+            pre_norm.push(l.gamma.map(|_| take(l.outputs)));
+            output.push(take(l.outputs));
+        }
+        let grad = params.layers.iter().map(|l| take(l.outputs)).collect();
+        ActLayout {
+            rows,
+            input,
+            pre_norm,
+            output,
+            grad,
+            len,
+        }
+    }
+}

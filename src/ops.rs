@@ -1,0 +1,71 @@
+//! Argument types shared by the GPU wrappers (`gpu::*`) and their CPU twins (`reference`).
+
+use crate::rng;
+
+/// PyTorch BatchNorm1d defaults.
+pub const BN_EPS: f32 = 1e-5;
+pub const BN_MOMENTUM: f32 = 0.1;
+
+/// Normalisation of Fashion-MNIST pixels in [0, 1].
+pub const PIXEL_MEAN: f32 = 0.2860;
+pub const PIXEL_STD: f32 = 0.3530;
+
+/// Which dropout mask: drop probability and the hash counter (seed, step, layer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropoutMask {
+    pub p: f32,
+    pub seed: u32,
+    pub step: u32,
+    pub layer: u32,
+}
+
+impl DropoutMask {
+    pub fn threshold(&self) -> u32 {
+        rng::dropout_threshold(self.p)
+    }
+
+    /// 1 / (1 - p): inverted dropout keeps the expected activation.
+    pub fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.p)
+    }
+
+    pub fn keep(&self, e: usize) -> bool {
+        rng::dropout_keep(self.seed, self.step, self.layer, e as u32, self.threshold())
+    }
+}
+
+/// What follows a linear layer or a batch norm in the fused epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Activation {
+    pub relu: bool,
+    pub dropout: Option<DropoutMask>,
+}
+
+impl Activation {
+    /// Immediates for the epilogue: (relu, threshold, scale, seed, step, layer); p = 0 and
+    /// no dropout both give threshold 0, which skips the hash.
+    pub(crate) fn words(&self) -> (u32, u32, f32, u32, u32, u32) {
+        let d = self.dropout.unwrap_or(DropoutMask {
+            p: 0.0,
+            seed: 0,
+            step: 0,
+            layer: 0,
+        });
+        (
+            u32::from(self.relu),
+            d.threshold(),
+            d.scale(),
+            d.seed,
+            d.step,
+            d.layer,
+        )
+    }
+}
+
+/// Shape of a linear layer applied to a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearShape {
+    pub rows: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}

@@ -1,0 +1,116 @@
+//! Shared test toolkit: one device per test binary, buffers from slices, a pass runner,
+//! seeded random data, and the one `assert_close` every numeric test uses.
+#![allow(dead_code)]
+
+use mlp_gpu::gpu::buffers::read_words;
+use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
+use mlp_gpu::rng::Rng;
+use std::sync::OnceLock;
+
+/// The test adapter: `MLP_GPU_TEST_ADAPTER` or the default choice (lavapipe in CI). A
+/// missing adapter fails the test: CI has one, and a skipped kernel test checks nothing.
+pub fn ctx() -> &'static Context {
+    static CTX: OnceLock<Context> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let choice = std::env::var("MLP_GPU_TEST_ADAPTER").ok();
+        Context::new(choice.as_deref()).unwrap_or_else(|e| panic!("tests need a GPU adapter: {e}"))
+    })
+}
+
+pub fn kernels(variant: MatmulVariant) -> Kernels {
+    Kernels::with_variant(ctx(), variant).expect("kernels compile")
+}
+
+pub fn random(rng: &mut Rng, n: usize, bound: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform(bound)).collect()
+}
+
+/// Model buffers holding exactly these contents.
+pub fn model(
+    k: &Kernels,
+    params: &[f32],
+    acts: &[f32],
+    grads: &[f32],
+    state: &[f32],
+    ints: &[u32],
+) -> ModelBuffers {
+    let c = ctx();
+    let m = ModelBuffers::new(c, &k.model_layout, params, acts.len(), state, ints.len())
+        .expect("buffers fit");
+    c.queue.write_buffer(&m.acts, 0, bytemuck::cast_slice(acts));
+    c.queue.write_buffer(
+        &m.grads,
+        0,
+        bytemuck::cast_slice(&grads[..grads.len().min(params.len())]),
+    );
+    c.queue.write_buffer(&m.ints, 0, bytemuck::cast_slice(ints));
+    m
+}
+
+pub fn data(k: &Kernels, pixels: &[u8], labels: &[u8], indices: &[u32]) -> DataBuffers {
+    DataBuffers::new(ctx(), &k.data_layout, pixels, labels, indices).expect("data fits")
+}
+
+pub fn no_data(k: &Kernels) -> DataBuffers {
+    data(k, &[0; 784], &[0], &[0])
+}
+
+/// Encodes `f` into one compute pass over `m` and `d`, submits, waits.
+pub fn run(m: &ModelBuffers, d: &DataBuffers, f: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+    let c = ctx();
+    let mut encoder = c.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_bind_group(0, &m.bind_group, &[]);
+        pass.set_bind_group(1, &d.bind_group, &[]);
+        f(&mut pass);
+    }
+    c.queue.submit([encoder.finish()]);
+}
+
+pub fn read_f32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<f32> {
+    read_words(ctx(), buffer, offset, len).expect("readback")
+}
+
+pub fn read_u32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<u32> {
+    read_words(ctx(), buffer, offset, len).expect("readback")
+}
+
+/// Passes when every |got - want| <= atol + rtol |want|; otherwise fails naming the worst
+/// element and the first mismatches with both values.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = (0usize, 0.0f32);
+    let mut bad = Vec::new();
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        let tol = atol + rtol * w.abs();
+        if !(err <= tol) {
+            let excess = if tol > 0.0 { err / tol } else { f32::INFINITY };
+            if bad.len() < 10 {
+                bad.push(format!("  [{i}] got {g:e} want {w:e} (|diff| {err:e})"));
+            }
+            if excess > worst.1 || excess.is_nan() || bad.len() == 1 {
+                worst = (
+                    i,
+                    if excess.is_nan() {
+                        f32::INFINITY
+                    } else {
+                        excess
+                    },
+                );
+            }
+        }
+    }
+    if !bad.is_empty() {
+        let (i, x) = worst;
+        panic!(
+            "{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}); worst [{i}] got {:e} want {:e} ({x:.1}x the tolerance); first:\n{}",
+            got.iter().zip(want).filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs())).count(),
+            got.len(),
+            got[i],
+            want[i],
+            bad.join("\n")
+        );
+    }
+}
