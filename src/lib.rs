@@ -6,3 +6,8 @@ pub mod ops;
 pub mod optim;
 pub mod reference;
 pub mod rng;
+pub mod data;
+pub mod train;
+pub mod output;
+pub mod run;
+pub mod bench;

@@ -1,0 +1,103 @@
+//! `mlp-gpu bench`: epoch times of the default network, measured as training runs them.
+
+use crate::gpu::{Context, Kernels};
+use crate::model::Init;
+use crate::optim::OptimizerKind;
+use crate::train::{TrainConfig, Trainer};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchCase {
+    pub adapter: String,
+    pub batch_size: usize,
+    pub batch_norm: bool,
+    pub dropout: f32,
+    pub epoch_seconds_median: f64,
+    pub samples_per_second: f64,
+    pub gflops: f64,
+    pub dispatches_per_step: f64,
+    pub submits_per_epoch: usize,
+    pub host_waits_per_epoch: usize,
+    pub encode_seconds_per_epoch: f64,
+    pub peak_gpu_bytes: u64,
+    pub matmul_variant: String,
+}
+
+pub struct BenchOptions<'a> {
+    pub batch_sizes: &'a [usize],
+    pub epochs: usize,
+    pub subset: Option<usize>,
+    pub data: Option<&'a Path>,
+    pub adapter: Option<&'a str>,
+}
+
+pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
+    let ctx = Context::new(o.adapter).map_err(|e| e.to_string())?;
+    let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
+    let mut cases = Vec::new();
+    for &batch_size in o.batch_sizes {
+        for (batch_norm, dropout) in [(false, 0.0), (true, 0.2)] {
+            let c = TrainConfig {
+                hidden: vec![200, 200, 200],
+                optimizer: OptimizerKind::Adam,
+                lr: 0.005,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                epochs: o.epochs,
+                batch_size,
+                dropout,
+                init: Init::Pytorch,
+                batch_norm,
+                seed: 0,
+                split_seed: 1234,
+                val_size: 10_000,
+                subset: o.subset,
+                eval_subset: Some(1),
+            };
+            crate::run::validate(&c)?;
+            let split = crate::run::load_split(&c, o.data)?;
+            let mut t = Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
+            let mut times = Vec::new();
+            let mut counts = Default::default();
+            for epoch in 0..=o.epochs {
+                let t0 = Instant::now();
+                let (_, n) = t.train_epoch(epoch, |_| {}).map_err(|e| e.to_string())?;
+                if epoch > 0 {
+                    times.push(t0.elapsed().as_secs_f64());
+                    counts = n;
+                }
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            let samples = t.train_idx.len() as f64;
+            let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
+            let case = BenchCase {
+                adapter: ctx.adapter_name(),
+                batch_size,
+                batch_norm,
+                dropout,
+                epoch_seconds_median: median,
+                samples_per_second: samples / median,
+                gflops: flops / median / 1e9,
+                dispatches_per_step: counts.dispatches as f64 / counts.steps as f64,
+                submits_per_epoch: counts.submits,
+                host_waits_per_epoch: counts.host_waits,
+                encode_seconds_per_epoch: counts.encode_seconds,
+                peak_gpu_bytes: t.net.buffers.bytes() + t.train.buffers.bytes() + t.test.buffers.bytes(),
+                matmul_variant: kernels.variant.name().into(),
+            };
+            eprintln!(
+                "batch {batch_size:>4} {:<22} {:.3} s/epoch  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
+                if batch_norm { "batch norm, dropout 0.2" } else { "plain" },
+                case.epoch_seconds_median,
+                case.samples_per_second,
+                case.gflops,
+                case.dispatches_per_step
+            );
+            cases.push(case);
+        }
+    }
+    Ok(cases)
+}

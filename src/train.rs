@@ -1,0 +1,216 @@
+//! The training loop: data resident on the GPU, chunks of steps per submit, one host wait
+//! per epoch; evaluation; and the run's files.
+
+use crate::data::{Images, Split};
+use crate::gpu::network::{GpuNetwork, Step};
+use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
+use crate::model::{Init, ParamLayout, Spec};
+use crate::optim::{Hyper, OptimizerKind};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Every setting of a run; saved as config.json and accepted back by `--config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub hidden: Vec<usize>,
+    pub optimizer: OptimizerKind,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub dropout: f32,
+    pub init: Init,
+    pub batch_norm: bool,
+    pub seed: u64,
+    pub split_seed: u64,
+    pub val_size: usize,
+    pub subset: Option<usize>,
+    pub eval_subset: Option<usize>,
+}
+
+impl TrainConfig {
+    pub fn spec(&self) -> Spec {
+        Spec::new(self.hidden.clone(), self.batch_norm, self.dropout)
+    }
+
+    pub fn hyper(&self) -> Hyper {
+        Hyper { kind: self.optimizer, lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub epoch_seconds: f64,
+    pub eval_seconds: f64,
+    pub samples_per_second: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub per_class: Vec<f64>,
+}
+
+/// Steps encoded into one command buffer: large enough that submits are rare, small
+/// enough that the GPU starts while the host encodes the rest.
+pub const CHUNK_STEPS: usize = 64;
+
+/// A dataset resident on the GPU with the index lists that address it.
+pub struct Resident {
+    pub buffers: DataBuffers,
+    pub labels: Vec<u8>,
+}
+
+impl Resident {
+    pub fn new(ctx: &Context, k: &Kernels, images: &Images, indices: &[u32]) -> Result<Self, GpuError> {
+        Ok(Resident { buffers: DataBuffers::new(ctx, &k.data_layout, &images.pixels, &images.labels, indices)?, labels: images.labels.clone() })
+    }
+}
+
+/// What one epoch of training did, counted for the benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpochCounts {
+    pub steps: usize,
+    pub submits: usize,
+    pub host_waits: usize,
+    pub dispatches: u64,
+    pub encode_seconds: f64,
+}
+
+pub struct Trainer<'a> {
+    pub ctx: &'a Context,
+    pub kernels: &'a Kernels,
+    pub config: TrainConfig,
+    pub net: GpuNetwork,
+    /// Training images; indices: the epoch's permutation of train_idx, then val_idx.
+    pub train: Resident,
+    pub test: Resident,
+    pub train_idx: Vec<u32>,
+    pub val_idx: Vec<u32>,
+    pub test_len: usize,
+    pub steps_done: u32,
+}
+
+fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
+    let mut order = train_idx.to_vec();
+    crate::rng::Rng::new(seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F)).shuffle(&mut order);
+    order
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(ctx: &'a Context, kernels: &'a Kernels, config: TrainConfig, split: &Split) -> Result<Self, GpuError> {
+        let spec = config.spec();
+        let params = ParamLayout::new(&spec).init(config.init, config.seed);
+        let rows = config.batch_size;
+        let steps = split.train_idx.len().div_ceil(rows);
+        let eval_max = split.val_idx.len().max(split.test_idx.len());
+        let slots = steps.max(eval_max.div_ceil(rows)).max(1);
+        let net = GpuNetwork::new(ctx, kernels, &spec, &params, rows, slots, eval_max)?;
+        let indices = [&split.train_idx[..], &split.val_idx].concat();
+        let train = Resident::new(ctx, kernels, &split.train, &indices)?;
+        let test = Resident::new(ctx, kernels, &split.test, &split.test_idx)?;
+        Ok(Trainer {
+            ctx,
+            kernels,
+            config,
+            net,
+            train,
+            test,
+            train_idx: split.train_idx.clone(),
+            val_idx: split.val_idx.clone(),
+            test_len: split.test_idx.len(),
+            steps_done: 0,
+        })
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train_idx.len().div_ceil(self.config.batch_size)
+    }
+
+    /// Trains one epoch (0-based `epoch`); returns the mean training loss per sample and
+    /// what it cost. `on_chunk(steps done)` is called as the GPU finishes each chunk.
+    pub fn train_epoch(&mut self, epoch: usize, on_chunk: impl Fn(usize) + Send + Sync + Clone + 'static) -> Result<(f64, EpochCounts), GpuError> {
+        let (ctx, k) = (self.ctx, self.kernels);
+        let order = epoch_order(&self.train_idx, self.config.seed, epoch);
+        ctx.queue.write_buffer(&self.train.buffers.indices, 0, bytemuck::cast_slice(&order));
+        let (n, b) = (self.train_idx.len(), self.config.batch_size);
+        let steps = self.steps_per_epoch();
+        let hyper = self.config.hyper();
+        let seed = self.config.seed as u32;
+        let dispatches_before = k.dispatch_count();
+        let mut counts = EpochCounts { steps, ..Default::default() };
+        for chunk_start in (0..steps).step_by(CHUNK_STEPS) {
+            let t0 = Instant::now();
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let chunk_end = (chunk_start + CHUNK_STEPS).min(steps);
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
+                pass.set_bind_group(1, &self.train.buffers.bind_group, &[]);
+                for s in chunk_start..chunk_end {
+                    let start = s * b;
+                    let step = Step { index_off: start, rows: b.min(n - start), step: self.steps_done, slot: s };
+                    self.net.encode_train_step(k, &mut pass, &hyper, seed, step);
+                    self.steps_done += 1;
+                }
+            }
+            let commands = encoder.finish();
+            counts.encode_seconds += t0.elapsed().as_secs_f64();
+            ctx.queue.submit([commands]);
+            counts.submits += 1;
+            let tick = on_chunk.clone();
+            ctx.queue.on_submitted_work_done(move || tick(chunk_end));
+        }
+        counts.dispatches = k.dispatch_count() - dispatches_before;
+        // The one host wait of the epoch: the per-step loss sums.
+        let slots = self.net.read_slots(ctx, steps)?;
+        counts.host_waits = 1;
+        let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
+        Ok((loss / n as f64, counts))
+    }
+
+    /// Loss, accuracy and per-class accuracy on the validation or the test set.
+    pub fn evaluate(&self, test: bool) -> Result<Evaluation, GpuError> {
+        let (ctx, k) = (self.ctx, self.kernels);
+        let (data, base, n) = if test { (&self.test, 0, self.test_len) } else { (&self.train, self.train_idx.len(), self.val_idx.len()) };
+        let b = self.config.batch_size;
+        let batches = n.div_ceil(b);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
+            pass.set_bind_group(1, &data.buffers.bind_group, &[]);
+            for c in 0..batches {
+                let start = c * b;
+                self.net.encode_eval_batch(k, &mut pass, base + start, b.min(n - start), c, start);
+            }
+        }
+        ctx.queue.submit([encoder.finish()]);
+        let slots = self.net.read_slots(ctx, batches)?;
+        let preds = self.net.read_preds(ctx, n)?;
+        let labels: Vec<u8> = if test {
+            (0..n).map(|i| data.labels[i]).collect()
+        } else {
+            self.val_idx.iter().map(|&i| data.labels[i as usize]).collect()
+        };
+        let mut correct = [0usize; 10];
+        let mut total = [0usize; 10];
+        for (p, &y) in preds.iter().zip(&labels) {
+            total[y as usize] += 1;
+            correct[y as usize] += usize::from(*p == u32::from(y));
+        }
+        let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
+        let n = n.max(1) as f64;
+        Ok(Evaluation {
+            loss: loss / n,
+            accuracy: correct.iter().sum::<usize>() as f64 / n,
+            per_class: (0..10).map(|c| if total[c] == 0 { 0.0 } else { correct[c] as f64 / total[c] as f64 }).collect(),
+        })
+    }
+}
