@@ -1,0 +1,194 @@
+//! End to end through the binary, on small IDX files made inside each test.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mlp-gpu"))
+}
+
+fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(body);
+    v
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A learnable toy dataset: class c lights up rows 2c and 2c+1, plus noise.
+fn write_dataset(dir: &Path, train: usize, test: usize) {
+    let mut seed = 1u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let labels: Vec<u8> = (0..n).map(|_| (next() % 10) as u8).collect();
+        let mut pixels = vec![0u8; n * 784];
+        for (i, &l) in labels.iter().enumerate() {
+            for p in 0..784 {
+                let row = p / 28;
+                let lit = row / 2 == l as usize;
+                pixels[i * 784 + p] = if lit { 200 } else { (next() % 60) as u8 };
+            }
+        }
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte.gz")), gz(&idx(0x803, &[n as u32, 28, 28], &pixels))).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), gz(&idx(0x801, &[n as u32], &labels))).unwrap();
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn train_args(data: &Path, out: &Path) -> Vec<String> {
+    let a = ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--val-size", "200", "--epochs", "2", "--batch-size", "64", "--quiet"];
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 1000, 300);
+    let run1 = tmp.path().join("run1");
+    let mut args = train_args(&data, &run1);
+    args.extend(["--optimizer", "adam", "--lr", "0.005", "--batch-norm", "--dropout", "0.2", "--json"].map(String::from));
+    let stdout = run_ok(bin().args(&args));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("--json prints only JSON");
+
+    for key in ["status", "test_accuracy", "test_loss", "val_accuracy", "best_val_accuracy", "best_epoch", "epochs_run", "mean_epoch_seconds", "adapter"] {
+        assert!(summary.get(key).is_some(), "summary.json has {key}");
+    }
+    assert_eq!(summary["status"], "completed");
+    assert!(summary["test_accuracy"].as_f64().unwrap() > 0.5, "the toy data is learnable: {summary}");
+    let metrics = std::fs::read_to_string(run1.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+    for line in metrics.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        for key in ["epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "eval_seconds", "samples_per_second"] {
+            assert!(m.get(key).is_some(), "metrics has {key}");
+        }
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run1.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["optimizer"], "adam");
+    assert!(config.get("adapter").is_some() && config.get("version").is_some());
+
+    // model.safetensors: PyTorch nn.Sequential names and shapes
+    // (0 Linear, 1 BatchNorm1d, 2 ReLU, 3 Dropout, 4 Linear, ...)
+    let bytes = std::fs::read(run1.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<(String, Vec<usize>)> = st.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    names.sort();
+    let mut want: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, (inp, out)) in [(0, (784, 200)), (4, (200, 200)), (8, (200, 200))] {
+        want.push((format!("{i}.weight"), vec![out, inp]));
+        want.push((format!("{i}.bias"), vec![out]));
+        let b = i + 1;
+        for s in ["weight", "bias", "running_mean", "running_var"] {
+            want.push((format!("{b}.{s}"), vec![out]));
+        }
+        want.push((format!("{b}.num_batches_tracked"), vec![]));
+    }
+    want.push(("12.weight".into(), vec![10, 200]));
+    want.push(("12.bias".into(), vec![10]));
+    want.sort();
+    assert_eq!(names, want);
+    assert_eq!(st.tensor("1.num_batches_tracked").unwrap().dtype(), safetensors::Dtype::I64);
+
+    // eval --json reproduces the saved test accuracy
+    let e = run_ok(bin().args(["eval", "--model", run1.to_str().unwrap(), "--data", data.to_str().unwrap(), "--json"]));
+    let e: serde_json::Value = serde_json::from_str(&e).unwrap();
+    assert_eq!(e["test_accuracy"], summary["test_accuracy"]);
+    assert_eq!(e["per_class"].as_array().unwrap().len(), 10);
+
+    // --config reruns the same settings, to the last bit
+    let run2 = tmp.path().join("run2");
+    let cfg = run1.join("config.json");
+    run_ok(bin().args(["train", "--config", cfg.to_str().unwrap(), "--data", data.to_str().unwrap(), "--out", run2.to_str().unwrap(), "--quiet"]));
+    let strip = |p: &Path| -> Vec<(f64, f64, f64)> {
+        std::fs::read_to_string(p.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let m: serde_json::Value = serde_json::from_str(l).unwrap();
+                (m["train_loss"].as_f64().unwrap(), m["val_loss"].as_f64().unwrap(), m["val_accuracy"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(strip(&run1), strip(&run2), "same seed, adapter and flags give identical metrics");
+    assert_eq!(std::fs::read(run2.join("model.safetensors")).unwrap(), bytes);
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
+#[test]
+fn malformed_data_files_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    std::fs::create_dir(&good).unwrap();
+    write_dataset(&good, 100, 20);
+    let images = "train-images-idx3-ubyte.gz";
+    let labels = "train-labels-idx1-ubyte.gz";
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        ("empty", images, vec![], "too short"),
+        ("not gzip, bad magic", images, b"hello world, not an idx file".to_vec(), "magic"),
+        ("truncated gzip", images, gz(&idx(0x803, &[100, 28, 28], &vec![0; 78400]))[..100].to_vec(), "gzip"),
+        ("wrong magic", images, gz(&idx(0x801, &[100, 28, 28], &vec![0; 78400])), "magic"),
+        ("wrong size", images, gz(&idx(0x803, &[100, 32, 32], &vec![0; 102400])), "28x28"),
+        ("claims more images", images, gz(&idx(0x803, &[200, 28, 28], &vec![0; 78400])), "header says 200"),
+        ("count mismatch", labels, gz(&idx(0x801, &[99], &[1; 99])), "99 labels for 100"),
+        ("label out of range", labels, gz(&idx(0x801, &[100], &[12; 100])), "outside 0-9"),
+    ];
+    for (what, file, bytes, expect) in cases {
+        let dir = tmp.path().join(what.replace(' ', "_"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in std::fs::read_dir(&good).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+        }
+        std::fs::write(dir.join(file), bytes).unwrap();
+        let stderr = run_err(&["train", "--data", dir.to_str().unwrap(), "--val-size", "10", "--out", tmp.path().join("o").to_str().unwrap()]);
+        assert!(stderr.contains(file) && stderr.contains(expect), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line: {stderr}");
+    }
+    let stderr = run_err(&["train", "--data", tmp.path().join("missing").to_str().unwrap()]);
+    assert!(stderr.contains("train-images-idx3-ubyte") && stderr.contains("apt-get install dataset-fashion-mnist"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_give_clear_errors() {
+    for (args, expect) in [
+        (vec!["--lr", "nan"], "--lr"),
+        (vec!["--lr=-1"], "--lr"),
+        (vec!["--lr", "inf"], "--lr"),
+        (vec!["--dropout", "1"], "--dropout"),
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--hidden", "0"], "--hidden"),
+        (vec!["--optimizer", "lbfgs"], "lbfgs"),
+    ] {
+        let mut a = vec!["train"];
+        a.extend(args.iter());
+        let stderr = run_err(&a);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}
