@@ -58,7 +58,8 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
             };
             crate::run::validate(&c)?;
             let split = crate::run::load_split(&c, o.data)?;
-            let mut t = Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
+            let mut t =
+                Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
             let mut times = Vec::new();
             let mut counts = Default::default();
             for epoch in 0..=o.epochs {
@@ -85,7 +86,9 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 submits_per_epoch: counts.submits,
                 host_waits_per_epoch: counts.host_waits,
                 encode_seconds_per_epoch: counts.encode_seconds,
-                peak_gpu_bytes: t.net.buffers.bytes() + t.train.buffers.bytes() + t.test.buffers.bytes(),
+                peak_gpu_bytes: t.net.buffers.bytes()
+                    + t.train.buffers.bytes()
+                    + t.test.buffers.bytes(),
                 matmul_variant: kernels.variant.name().into(),
             };
             eprintln!(

@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub const IMAGE_BYTES: usize = 28 * 28;
-const HOW_TO_GET: &str = "get the data with `apt-get install dataset-fashion-mnist` or pass --data DIR";
+const HOW_TO_GET: &str =
+    "get the data with `apt-get install dataset-fashion-mnist` or pass --data DIR";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -17,7 +18,10 @@ pub enum DataError {
 }
 
 fn bad(path: &Path, problem: impl Into<String>) -> DataError {
-    DataError::Bad { path: path.to_path_buf(), problem: problem.into() }
+    DataError::Bad {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
 }
 
 /// Images as u8 rows of 784 and their labels 0-9.
@@ -51,11 +55,19 @@ pub fn find_dir(flag: Option<&Path>) -> Result<PathBuf, DataError> {
     candidates.push("data/fashion-mnist".into());
     candidates.push("/usr/share/datasets/fashion-mnist".into());
     for c in &candidates {
-        if c.join("train-images-idx3-ubyte.gz").exists() || c.join("train-images-idx3-ubyte").exists() {
+        if c.join("train-images-idx3-ubyte.gz").exists()
+            || c.join("train-images-idx3-ubyte").exists()
+        {
             return Ok(c.clone());
         }
     }
-    Err(DataError::NotFound { looked: candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ") })
+    Err(DataError::NotFound {
+        looked: candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// Reads `<dir>/<stem>` or `<dir>/<stem>.gz`, decompressed, at most `limit` bytes.
@@ -80,11 +92,20 @@ fn read_file(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
 fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>, DataError> {
     let need = 4 + 4 * dims;
     if bytes.len() < need {
-        return Err(bad(path, format!("too short for an IDX header ({} bytes)", bytes.len())));
+        return Err(bad(
+            path,
+            format!("too short for an IDX header ({} bytes)", bytes.len()),
+        ));
     }
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     if word(0) != magic {
-        return Err(bad(path, format!("wrong magic number {:#010x}, expected {magic:#010x}", word(0))));
+        return Err(bad(
+            path,
+            format!(
+                "wrong magic number {:#010x}, expected {magic:#010x}",
+                word(0)
+            ),
+        ));
     }
     Ok((1..=dims).map(|i| word(i) as usize).collect())
 }
@@ -95,25 +116,50 @@ pub fn load(dir: &Path, prefix: &str) -> Result<Images, DataError> {
     let (lpath, lbytes) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let d = header(&ipath, &ibytes, 0x0000_0803, 3)?;
     if d[1] != 28 || d[2] != 28 {
-        return Err(bad(&ipath, format!("images are {}x{}, expected 28x28", d[1], d[2])));
+        return Err(bad(
+            &ipath,
+            format!("images are {}x{}, expected 28x28", d[1], d[2]),
+        ));
     }
     let n = d[0];
     let body = &ibytes[16..];
     if body.len() != n * IMAGE_BYTES {
-        return Err(bad(&ipath, format!("header says {n} images but the file holds {} bytes of pixels, not {}", body.len(), n * IMAGE_BYTES)));
+        return Err(bad(
+            &ipath,
+            format!(
+                "header says {n} images but the file holds {} bytes of pixels, not {}",
+                body.len(),
+                n * IMAGE_BYTES
+            ),
+        ));
     }
     let ln = header(&lpath, &lbytes, 0x0000_0801, 1)?[0];
     let labels = &lbytes[8..];
     if labels.len() != ln {
-        return Err(bad(&lpath, format!("header says {ln} labels but the file holds {}", labels.len())));
+        return Err(bad(
+            &lpath,
+            format!(
+                "header says {ln} labels but the file holds {}",
+                labels.len()
+            ),
+        ));
     }
     if ln != n {
-        return Err(bad(&lpath, format!("{ln} labels for {n} images in {}", ipath.display())));
+        return Err(bad(
+            &lpath,
+            format!("{ln} labels for {n} images in {}", ipath.display()),
+        ));
     }
     if let Some(i) = labels.iter().position(|&l| l > 9) {
-        return Err(bad(&lpath, format!("label {} at index {i} is outside 0-9", labels[i])));
+        return Err(bad(
+            &lpath,
+            format!("label {} at index {i} is outside 0-9", labels[i]),
+        ));
     }
-    Ok(Images { pixels: body.to_vec(), labels: labels.to_vec() })
+    Ok(Images {
+        pixels: body.to_vec(),
+        labels: labels.to_vec(),
+    })
 }
 
 /// The training images on the GPU once; the three index lists into them or the test set.
@@ -139,7 +185,10 @@ impl Split {
     pub fn new(train: Images, test: Images, s: SplitSpec) -> Result<Split, String> {
         let n = train.len();
         if s.val_size >= n {
-            return Err(format!("--val-size {} leaves no training data (the training set has {n} images)", s.val_size));
+            return Err(format!(
+                "--val-size {} leaves no training data (the training set has {n} images)",
+                s.val_size
+            ));
         }
         let mut order: Vec<u32> = (0..n as u32).collect();
         Rng::new(s.split_seed).shuffle(&mut order);
@@ -148,7 +197,10 @@ impl Split {
         let mut test_idx: Vec<u32> = (0..test.len() as u32).collect();
         if let Some(k) = s.subset {
             if k > train_idx.len() {
-                return Err(format!("--subset {k} is larger than the training part ({} images)", train_idx.len()));
+                return Err(format!(
+                    "--subset {k} is larger than the training part ({} images)",
+                    train_idx.len()
+                ));
             }
             train_idx.truncate(k);
         }
@@ -156,6 +208,12 @@ impl Split {
             val_idx.truncate(k);
             test_idx.truncate(k);
         }
-        Ok(Split { train, test, train_idx, val_idx, test_idx })
+        Ok(Split {
+            train,
+            test,
+            train_idx,
+            val_idx,
+            test_idx,
+        })
     }
 }

@@ -1,13 +1,13 @@
 //! mlp-gpu: fully-connected networks trained entirely in WGSL compute shaders.
 
+pub mod bench;
+pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod output;
 pub mod reference;
 pub mod rng;
-pub mod data;
-pub mod train;
-pub mod output;
 pub mod run;
-pub mod bench;
+pub mod train;

@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mlp-gpu", version, about = "Train fully-connected networks on Fashion-MNIST in WGSL compute shaders (Vulkan, Metal, DX12)")]
+#[command(
+    name = "mlp-gpu",
+    version,
+    about = "Train fully-connected networks on Fashion-MNIST in WGSL compute shaders (Vulkan, Metal, DX12)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -146,15 +150,36 @@ impl TrainArgs {
     fn config(&self) -> Result<TrainConfig, String> {
         let mut c = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("--config {}: cannot read: {e}", path.display()))?;
-                serde_json::from_str::<SavedConfig>(&text).map_err(|e| format!("--config {}: not a config.json written by mlp-gpu: {e}", path.display()))?.train
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--config {}: cannot read: {e}", path.display()))?;
+                serde_json::from_str::<SavedConfig>(&text)
+                    .map_err(|e| {
+                        format!(
+                            "--config {}: not a config.json written by mlp-gpu: {e}",
+                            path.display()
+                        )
+                    })?
+                    .train
             }
             None => defaults(),
         };
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = self.$f.clone() { c.$f = v; })* };
         }
-        set!(hidden, optimizer, lr, momentum, weight_decay, epochs, batch_size, dropout, init, seed, split_seed, val_size);
+        set!(
+            hidden,
+            optimizer,
+            lr,
+            momentum,
+            weight_decay,
+            epochs,
+            batch_size,
+            dropout,
+            init,
+            seed,
+            split_seed,
+            val_size
+        );
         c.batch_norm |= self.batch_norm;
         c.subset = self.subset.or(c.subset);
         c.eval_subset = self.eval_subset.or(c.eval_subset);
@@ -163,7 +188,9 @@ impl TrainArgs {
 }
 
 fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // civil date from days since 1970 (Howard Hinnant's algorithm)
     let z = days as i64 + 719_468;
@@ -175,7 +202,12 @@ fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn devices() -> Result<(), String> {
@@ -186,7 +218,10 @@ fn devices() -> Result<(), String> {
     for (i, a) in list.iter().enumerate() {
         let info = a.get_info();
         let mark = if i == 0 { "  (default)" } else { "" };
-        println!("{i}: {}  backend {:?}  type {:?}  driver {} {}{mark}", info.name, info.backend, info.device_type, info.driver, info.driver_info);
+        println!(
+            "{i}: {}  backend {:?}  type {:?}  driver {} {}{mark}",
+            info.name, info.backend, info.device_type, info.driver, info.driver_info
+        );
     }
     Ok(())
 }
@@ -201,13 +236,26 @@ fn main() -> ExitCode {
         Command::Devices => devices(),
         Command::Train(args) => (|| {
             let c = args.config()?;
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
-            let o = TrainOptions { out: out.clone(), data: args.data.clone(), adapter: args.adapter.clone(), quiet: args.quiet };
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
+            let o = TrainOptions {
+                out: out.clone(),
+                data: args.data.clone(),
+                adapter: args.adapter.clone(),
+                quiet: args.quiet,
+            };
             let s = run::train(c, &o)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&s).expect("plain data"));
             } else {
-                println!("status {}  test loss {:.4}  test accuracy {}", s.status, s.test_loss, percent(s.test_accuracy));
+                println!(
+                    "status {}  test loss {:.4}  test accuracy {}",
+                    s.status,
+                    s.test_loss,
+                    percent(s.test_accuracy)
+                );
                 for (name, acc) in CLASS_NAMES.iter().zip(&s.per_class_test_accuracy) {
                     println!("  {name:<12} {}", percent(*acc));
                 }
@@ -215,24 +263,50 @@ fn main() -> ExitCode {
             }
             Ok(())
         })(),
-        Command::Eval { model, data, adapter, eval_subset, json } => (|| {
+        Command::Eval {
+            model,
+            data,
+            adapter,
+            eval_subset,
+            json,
+        } => (|| {
             let e = run::eval(&model, data.as_deref(), adapter.as_deref(), eval_subset)?;
             if json {
                 let v = serde_json::json!({"test_accuracy": e.accuracy, "test_loss": e.loss, "per_class": e.per_class});
                 println!("{v}");
             } else {
-                println!("test loss {:.4}  test accuracy {}", e.loss, percent(e.accuracy));
+                println!(
+                    "test loss {:.4}  test accuracy {}",
+                    e.loss,
+                    percent(e.accuracy)
+                );
                 for (name, acc) in CLASS_NAMES.iter().zip(&e.per_class) {
                     println!("  {name:<12} {}", percent(*acc));
                 }
             }
             Ok(())
         })(),
-        Command::Bench { batch_size, epochs, subset, data, adapter, json } => (|| {
-            let o = mlp_gpu::bench::BenchOptions { batch_sizes: &batch_size, epochs, subset, data: data.as_deref(), adapter: adapter.as_deref() };
+        Command::Bench {
+            batch_size,
+            epochs,
+            subset,
+            data,
+            adapter,
+            json,
+        } => (|| {
+            let o = mlp_gpu::bench::BenchOptions {
+                batch_sizes: &batch_size,
+                epochs,
+                subset,
+                data: data.as_deref(),
+                adapter: adapter.as_deref(),
+            };
             let cases = mlp_gpu::bench::bench(&o)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&cases).expect("plain data"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&cases).expect("plain data")
+                );
             } else {
                 println!("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |");
                 println!("|---|---|---|---|---|---|---|---|---|---|---|---|");

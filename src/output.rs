@@ -9,18 +9,27 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("{path}: cannot write: {source}; choose another --out directory")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {problem}")]
     Model { path: PathBuf, problem: String },
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the whole new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let err = |source| OutputError::Write { path: path.to_path_buf(), source };
+    let err = |source| OutputError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -42,11 +51,20 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Outp
 /// (name, shape, f32 offset in params or state, from state?) of every tensor, named as
 /// PyTorch's state_dict of the same network as one nn.Sequential: Linear, [BatchNorm1d],
 /// ReLU, [Dropout] per hidden layer, then Linear; every module takes an index.
-fn tensor_names(layout: &ParamLayout, state: &StateLayout, dropout: bool) -> Vec<(String, Vec<usize>, usize, bool)> {
+fn tensor_names(
+    layout: &ParamLayout,
+    state: &StateLayout,
+    dropout: bool,
+) -> Vec<(String, Vec<usize>, usize, bool)> {
     let mut out = Vec::new();
     let mut index = 0;
     for (l, lp) in layout.layers.iter().enumerate() {
-        out.push((format!("{index}.weight"), vec![lp.outputs, lp.inputs], lp.weight, false));
+        out.push((
+            format!("{index}.weight"),
+            vec![lp.outputs, lp.inputs],
+            lp.weight,
+            false,
+        ));
         out.push((format!("{index}.bias"), vec![lp.outputs], lp.bias, false));
         index += 1;
         if !lp.hidden {
@@ -70,7 +88,14 @@ fn tensor_names(layout: &ParamLayout, state: &StateLayout, dropout: bool) -> Vec
 }
 
 /// The model as safetensors bytes.
-pub fn model_bytes(layout: &ParamLayout, state: &StateLayout, dropout: bool, params: &[f32], st: &[f32], batches: i64) -> Vec<u8> {
+pub fn model_bytes(
+    layout: &ParamLayout,
+    state: &StateLayout,
+    dropout: bool,
+    params: &[f32],
+    st: &[f32],
+    batches: i64,
+) -> Vec<u8> {
     let names = tensor_names(layout, state, dropout);
     let tracked = batches.to_le_bytes();
     let data: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = names
@@ -81,37 +106,70 @@ pub fn model_bytes(layout: &ParamLayout, state: &StateLayout, dropout: bool, par
             }
             let n: usize = shape.iter().product();
             let src = if from_state { st } else { params };
-            (name, bytemuck::cast_slice(&src[at..at + n]).to_vec(), shape, Dtype::F32)
+            (
+                name,
+                bytemuck::cast_slice(&src[at..at + n]).to_vec(),
+                shape,
+                Dtype::F32,
+            )
         })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = data
         .iter()
-        .map(|(name, bytes, shape, dtype)| (name.clone(), TensorView::new(*dtype, shape.clone(), bytes).expect("sizes agree")))
+        .map(|(name, bytes, shape, dtype)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), bytes).expect("sizes agree"),
+            )
+        })
         .collect();
     safetensors::serialize(views, None).expect("tensors serialise")
 }
 
 /// Parameters and state (running statistics) from a model file made for this layout.
-pub fn load_model(path: &Path, layout: &ParamLayout, state: &StateLayout, dropout: bool) -> Result<(Vec<f32>, Vec<f32>), OutputError> {
-    let fail = |problem: String| OutputError::Model { path: path.to_path_buf(), problem };
+pub fn load_model(
+    path: &Path,
+    layout: &ParamLayout,
+    state: &StateLayout,
+    dropout: bool,
+) -> Result<(Vec<f32>, Vec<f32>), OutputError> {
+    let fail = |problem: String| OutputError::Model {
+        path: path.to_path_buf(),
+        problem,
+    };
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let mut params = vec![0.0f32; layout.len];
     let mut st = state.init(layout);
     let names = tensor_names(layout, state, dropout);
     if file.len() != names.len() {
-        return Err(fail(format!("holds {} tensors but config.json describes a network with {}", file.len(), names.len())));
+        return Err(fail(format!(
+            "holds {} tensors but config.json describes a network with {}",
+            file.len(),
+            names.len()
+        )));
     }
     for (name, shape, at, from_state) in names {
-        let t = file.tensor(&name).map_err(|_| fail(format!("has no tensor {name}; config.json and the weights are from different networks")))?;
+        let t = file.tensor(&name).map_err(|_| {
+            fail(format!(
+                "has no tensor {name}; config.json and the weights are from different networks"
+            ))
+        })?;
         if t.shape() != shape.as_slice() {
-            return Err(fail(format!("tensor {name} has shape {:?}, the config needs {shape:?}", t.shape())));
+            return Err(fail(format!(
+                "tensor {name} has shape {:?}, the config needs {shape:?}",
+                t.shape()
+            )));
         }
         if name.ends_with("num_batches_tracked") {
             continue;
         }
         if t.dtype() != Dtype::F32 {
-            return Err(fail(format!("tensor {name} is {:?}, expected F32", t.dtype())));
+            return Err(fail(format!(
+                "tensor {name} is {:?}, expected F32",
+                t.dtype()
+            )));
         }
         let dst = if from_state { &mut st } else { &mut params };
         for (i, c) in t.data().chunks_exact(4).enumerate() {

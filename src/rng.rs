@@ -84,6 +84,6 @@ mod tests {
     fn dropout_threshold_edges() {
         assert_eq!(dropout_threshold(0.0), 0);
         assert_eq!(dropout_threshold(0.5), 1 << 31);
-        assert!(dropout_threshold(0.999_999_9) > 4_294_967_000);
+        assert!(dropout_threshold(0.999_999_9) > 4_294_966_000);
     }
 }

@@ -10,7 +10,18 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub const CLASS_NAMES: [&str; 10] = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"];
+pub const CLASS_NAMES: [&str; 10] = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+];
 
 /// config.json: the settings and where they ran.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,19 +49,26 @@ pub struct Summary {
 /// Checks settings that clap cannot; each message names the flag and what to do.
 pub fn validate(c: &TrainConfig) -> Result<(), String> {
     if !(c.lr.is_finite() && c.lr > 0.0) {
-        return Err(format!("--lr {}: the learning rate must be a positive finite number", c.lr));
+        return Err(format!(
+            "--lr {}: the learning rate must be a positive finite number",
+            c.lr
+        ));
     }
     if !(0.0..1.0).contains(&c.dropout) {
         return Err(format!("--dropout {}: must be in [0, 1)", c.dropout));
     }
-    if !(c.momentum.is_finite() && c.momentum >= 0.0) || !(c.weight_decay.is_finite() && c.weight_decay >= 0.0) {
+    if !(c.momentum.is_finite() && c.momentum >= 0.0)
+        || !(c.weight_decay.is_finite() && c.weight_decay >= 0.0)
+    {
         return Err("--momentum and --weight-decay must be finite and not negative".into());
     }
     if c.batch_size == 0 || c.epochs == 0 {
         return Err("--batch-size and --epochs must be at least 1".into());
     }
     if c.hidden.is_empty() || c.hidden.contains(&0) {
-        return Err("--hidden: give one or more positive layer sizes, e.g. --hidden 200,200,200".into());
+        return Err(
+            "--hidden: give one or more positive layer sizes, e.g. --hidden 200,200,200".into(),
+        );
     }
     if c.subset == Some(0) || c.eval_subset == Some(0) {
         return Err("--subset and --eval-subset must be at least 1".into());
@@ -62,10 +80,19 @@ pub fn load_split(c: &TrainConfig, data_dir: Option<&Path>) -> Result<Split, Str
     let dir = data::find_dir(data_dir).map_err(|e| e.to_string())?;
     let train = data::load(&dir, "train").map_err(|e| e.to_string())?;
     let test = data::load(&dir, "t10k").map_err(|e| e.to_string())?;
-    let s = SplitSpec { split_seed: c.split_seed, val_size: c.val_size, subset: c.subset, eval_subset: c.eval_subset };
+    let s = SplitSpec {
+        split_seed: c.split_seed,
+        val_size: c.val_size,
+        subset: c.subset,
+        eval_subset: c.eval_subset,
+    };
     let split = Split::new(train, test, s)?;
     if c.batch_size > split.train_idx.len() {
-        return Err(format!("--batch-size {} is larger than the training set ({} images); lower it", c.batch_size, split.train_idx.len()));
+        return Err(format!(
+            "--batch-size {} is larger than the training set ({} images); lower it",
+            c.batch_size,
+            split.train_idx.len()
+        ));
     }
     Ok(split)
 }
@@ -75,7 +102,12 @@ fn progress(steps: usize, quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(steps as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("  {pos}/{len} steps [{bar:30}] {per_sec} {elapsed}").expect("valid template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  {pos}/{len} steps [{bar:30}] {per_sec} {elapsed}",
+        )
+        .expect("valid template"),
+    );
     bar
 }
 
@@ -95,12 +127,24 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
     let mut trainer = Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
     let adapter = ctx.adapter_name();
     if !o.out.exists() {
-        std::fs::create_dir_all(&o.out).map_err(|e| format!("--out {}: cannot create the directory: {e}", o.out.display()))?;
+        std::fs::create_dir_all(&o.out).map_err(|e| {
+            format!(
+                "--out {}: cannot create the directory: {e}",
+                o.out.display()
+            )
+        })?;
     }
     if !o.out.is_dir() {
-        return Err(format!("--out {}: is not a directory; choose another path", o.out.display()));
+        return Err(format!(
+            "--out {}: is not a directory; choose another path",
+            o.out.display()
+        ));
     }
-    let saved = SavedConfig { train: c.clone(), adapter: adapter.clone(), version: env!("CARGO_PKG_VERSION").into() };
+    let saved = SavedConfig {
+        train: c.clone(),
+        adapter: adapter.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
     write_json(&o.out.join("config.json"), &saved).map_err(|e| e.to_string())?;
     if !o.quiet {
         eprintln!(
@@ -118,7 +162,9 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
         let bar = progress(trainer.steps_per_epoch(), o.quiet);
         let tick = bar.clone();
         let t0 = Instant::now();
-        let (train_loss, _) = trainer.train_epoch(epoch, move |s| tick.set_position(s as u64)).map_err(|e| e.to_string())?;
+        let (train_loss, _) = trainer
+            .train_epoch(epoch, move |s| tick.set_position(s as u64))
+            .map_err(|e| e.to_string())?;
         let epoch_seconds = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let t1 = Instant::now();
@@ -144,7 +190,10 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
             );
         }
         metrics.push(m);
-        let lines: String = metrics.iter().map(|m| serde_json::to_string(m).expect("plain data") + "\n").collect();
+        let lines: String = metrics
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
+            .collect();
         write_atomic(&o.out.join("metrics.jsonl"), lines.as_bytes()).map_err(|e| e.to_string())?;
         if !train_loss.is_finite() {
             eprintln!("warning: the training loss became {train_loss} in epoch {}: the run diverged; stopping", epoch + 1);
@@ -155,12 +204,23 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
     let test = trainer.evaluate(true).map_err(|e| e.to_string())?;
     let params = trainer.net.read_params(&ctx).map_err(|e| e.to_string())?;
     let state = trainer.net.read_state(&ctx).map_err(|e| e.to_string())?;
-    let bytes = output::model_bytes(&trainer.net.params, &trainer.net.state, c.dropout > 0.0, &params, &state, i64::from(trainer.steps_done));
+    let bytes = output::model_bytes(
+        &trainer.net.params,
+        &trainer.net.state,
+        c.dropout > 0.0,
+        &params,
+        &state,
+        i64::from(trainer.steps_done),
+    );
     write_atomic(&o.out.join("model.safetensors"), &bytes).map_err(|e| e.to_string())?;
     let (best_epoch, best) = metrics
         .iter()
         .filter(|m| m.val_accuracy.is_finite())
-        .max_by(|a, b| a.val_accuracy.total_cmp(&b.val_accuracy).then(b.epoch.cmp(&a.epoch)))
+        .max_by(|a, b| {
+            a.val_accuracy
+                .total_cmp(&b.val_accuracy)
+                .then(b.epoch.cmp(&a.epoch))
+        })
         .map(|m| (m.epoch, m.val_accuracy))
         .unwrap_or((0, 0.0));
     let summary = Summary {
@@ -171,7 +231,8 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
         best_val_accuracy: best,
         best_epoch,
         epochs_run: metrics.len(),
-        mean_epoch_seconds: metrics.iter().map(|m| m.epoch_seconds).sum::<f64>() / metrics.len().max(1) as f64,
+        mean_epoch_seconds: metrics.iter().map(|m| m.epoch_seconds).sum::<f64>()
+            / metrics.len().max(1) as f64,
         adapter,
         per_class_test_accuracy: test.per_class.clone(),
     };
@@ -187,23 +248,43 @@ pub fn describe(c: &TrainConfig) -> String {
         c.optimizer.name(),
         c.lr,
         if c.batch_norm { ", batch norm" } else { "" },
-        if c.dropout > 0.0 { format!(", dropout {}", c.dropout) } else { String::new() },
+        if c.dropout > 0.0 {
+            format!(", dropout {}", c.dropout)
+        } else {
+            String::new()
+        },
         c.init
     )
 }
 
 /// Scores a saved model on the test set.
-pub fn eval(dir: &Path, data: Option<&Path>, adapter: Option<&str>, eval_subset: Option<usize>) -> Result<Evaluation, String> {
+pub fn eval(
+    dir: &Path,
+    data: Option<&Path>,
+    adapter: Option<&str>,
+    eval_subset: Option<usize>,
+) -> Result<Evaluation, String> {
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| format!("{}: cannot read: {e}; --model takes a run directory made by `mlp-gpu train`", config_path.display()))?;
-    let saved: SavedConfig = serde_json::from_str(&text).map_err(|e| format!("{}: not a config.json written by mlp-gpu: {e}", config_path.display()))?;
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        format!(
+            "{}: cannot read: {e}; --model takes a run directory made by `mlp-gpu train`",
+            config_path.display()
+        )
+    })?;
+    let saved: SavedConfig = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a config.json written by mlp-gpu: {e}",
+            config_path.display()
+        )
+    })?;
     let mut c = saved.train;
     c.eval_subset = eval_subset.or(c.eval_subset);
     validate(&c)?;
     let layout = crate::model::ParamLayout::new(&c.spec());
     let model_path = dir.join("model.safetensors");
     let state_layout = StateLayout::new(&layout, 1);
-    let (params, state) = output::load_model(&model_path, &layout, &state_layout, c.dropout > 0.0).map_err(|e| e.to_string())?;
+    let (params, state) = output::load_model(&model_path, &layout, &state_layout, c.dropout > 0.0)
+        .map_err(|e| e.to_string())?;
     let split = load_split(&c, data)?;
     let ctx = Context::new(adapter).map_err(|e| e.to_string())?;
     let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;

@@ -35,7 +35,12 @@ impl TrainConfig {
     }
 
     pub fn hyper(&self) -> Hyper {
-        Hyper { kind: self.optimizer, lr: self.lr, momentum: self.momentum, weight_decay: self.weight_decay }
+        Hyper {
+            kind: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+        }
     }
 }
 
@@ -68,8 +73,22 @@ pub struct Resident {
 }
 
 impl Resident {
-    pub fn new(ctx: &Context, k: &Kernels, images: &Images, indices: &[u32]) -> Result<Self, GpuError> {
-        Ok(Resident { buffers: DataBuffers::new(ctx, &k.data_layout, &images.pixels, &images.labels, indices)?, labels: images.labels.clone() })
+    pub fn new(
+        ctx: &Context,
+        k: &Kernels,
+        images: &Images,
+        indices: &[u32],
+    ) -> Result<Self, GpuError> {
+        Ok(Resident {
+            buffers: DataBuffers::new(
+                ctx,
+                &k.data_layout,
+                &images.pixels,
+                &images.labels,
+                indices,
+            )?,
+            labels: images.labels.clone(),
+        })
     }
 }
 
@@ -99,12 +118,18 @@ pub struct Trainer<'a> {
 
 fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
     let mut order = train_idx.to_vec();
-    crate::rng::Rng::new(seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F)).shuffle(&mut order);
+    crate::rng::Rng::new(seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
+        .shuffle(&mut order);
     order
 }
 
 impl<'a> Trainer<'a> {
-    pub fn new(ctx: &'a Context, kernels: &'a Kernels, config: TrainConfig, split: &Split) -> Result<Self, GpuError> {
+    pub fn new(
+        ctx: &'a Context,
+        kernels: &'a Kernels,
+        config: TrainConfig,
+        split: &Split,
+    ) -> Result<Self, GpuError> {
         let spec = config.spec();
         let params = ParamLayout::new(&spec).init(config.init, config.seed);
         let rows = config.batch_size;
@@ -135,16 +160,24 @@ impl<'a> Trainer<'a> {
 
     /// Trains one epoch (0-based `epoch`); returns the mean training loss per sample and
     /// what it cost. `on_chunk(steps done)` is called as the GPU finishes each chunk.
-    pub fn train_epoch(&mut self, epoch: usize, on_chunk: impl Fn(usize) + Send + Sync + Clone + 'static) -> Result<(f64, EpochCounts), GpuError> {
+    pub fn train_epoch(
+        &mut self,
+        epoch: usize,
+        on_chunk: impl Fn(usize) + Send + Sync + Clone + 'static,
+    ) -> Result<(f64, EpochCounts), GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
         let order = epoch_order(&self.train_idx, self.config.seed, epoch);
-        ctx.queue.write_buffer(&self.train.buffers.indices, 0, bytemuck::cast_slice(&order));
+        ctx.queue
+            .write_buffer(&self.train.buffers.indices, 0, bytemuck::cast_slice(&order));
         let (n, b) = (self.train_idx.len(), self.config.batch_size);
         let steps = self.steps_per_epoch();
         let hyper = self.config.hyper();
         let seed = self.config.seed as u32;
         let dispatches_before = k.dispatch_count();
-        let mut counts = EpochCounts { steps, ..Default::default() };
+        let mut counts = EpochCounts {
+            steps,
+            ..Default::default()
+        };
         for chunk_start in (0..steps).step_by(CHUNK_STEPS) {
             let t0 = Instant::now();
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -155,7 +188,12 @@ impl<'a> Trainer<'a> {
                 pass.set_bind_group(1, &self.train.buffers.bind_group, &[]);
                 for s in chunk_start..chunk_end {
                     let start = s * b;
-                    let step = Step { index_off: start, rows: b.min(n - start), step: self.steps_done, slot: s };
+                    let step = Step {
+                        index_off: start,
+                        rows: b.min(n - start),
+                        step: self.steps_done,
+                        slot: s,
+                    };
                     self.net.encode_train_step(k, &mut pass, &hyper, seed, step);
                     self.steps_done += 1;
                 }
@@ -178,7 +216,11 @@ impl<'a> Trainer<'a> {
     /// Loss, accuracy and per-class accuracy on the validation or the test set.
     pub fn evaluate(&self, test: bool) -> Result<Evaluation, GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
-        let (data, base, n) = if test { (&self.test, 0, self.test_len) } else { (&self.train, self.train_idx.len(), self.val_idx.len()) };
+        let (data, base, n) = if test {
+            (&self.test, 0, self.test_len)
+        } else {
+            (&self.train, self.train_idx.len(), self.val_idx.len())
+        };
         let b = self.config.batch_size;
         let batches = n.div_ceil(b);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -188,7 +230,8 @@ impl<'a> Trainer<'a> {
             pass.set_bind_group(1, &data.buffers.bind_group, &[]);
             for c in 0..batches {
                 let start = c * b;
-                self.net.encode_eval_batch(k, &mut pass, base + start, b.min(n - start), c, start);
+                self.net
+                    .encode_eval_batch(k, &mut pass, base + start, b.min(n - start), c, start);
             }
         }
         ctx.queue.submit([encoder.finish()]);
@@ -197,7 +240,10 @@ impl<'a> Trainer<'a> {
         let labels: Vec<u8> = if test {
             (0..n).map(|i| data.labels[i]).collect()
         } else {
-            self.val_idx.iter().map(|&i| data.labels[i as usize]).collect()
+            self.val_idx
+                .iter()
+                .map(|&i| data.labels[i as usize])
+                .collect()
         };
         let mut correct = [0usize; 10];
         let mut total = [0usize; 10];
@@ -210,7 +256,15 @@ impl<'a> Trainer<'a> {
         Ok(Evaluation {
             loss: loss / n,
             accuracy: correct.iter().sum::<usize>() as f64 / n,
-            per_class: (0..10).map(|c| if total[c] == 0 { 0.0 } else { correct[c] as f64 / total[c] as f64 }).collect(),
+            per_class: (0..10)
+                .map(|c| {
+                    if total[c] == 0 {
+                        0.0
+                    } else {
+                        correct[c] as f64 / total[c] as f64
+                    }
+                })
+                .collect(),
         })
     }
 }

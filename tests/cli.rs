@@ -27,7 +27,9 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
 fn write_dataset(dir: &Path, train: usize, test: usize) {
     let mut seed = 1u64;
     let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as u32
     };
     for (prefix, n) in [("train", train), ("t10k", test)] {
@@ -40,8 +42,16 @@ fn write_dataset(dir: &Path, train: usize, test: usize) {
                 pixels[i * 784 + p] = if lit { 200 } else { (next() % 60) as u8 };
             }
         }
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte.gz")), gz(&idx(0x803, &[n as u32, 28, 28], &pixels))).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), gz(&idx(0x801, &[n as u32], &labels))).unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gz(&idx(0x803, &[n as u32, 28, 28], &pixels)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gz(&idx(0x801, &[n as u32], &labels)),
+        )
+        .unwrap();
     }
 }
 
@@ -54,7 +64,20 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 fn train_args(data: &Path, out: &Path) -> Vec<String> {
-    let a = ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--val-size", "200", "--epochs", "2", "--batch-size", "64", "--quiet"];
+    let a = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--val-size",
+        "200",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--quiet",
+    ];
     a.iter().map(|s| s.to_string()).collect()
 }
 
@@ -66,24 +89,59 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
     write_dataset(&data, 1000, 300);
     let run1 = tmp.path().join("run1");
     let mut args = train_args(&data, &run1);
-    args.extend(["--optimizer", "adam", "--lr", "0.005", "--batch-norm", "--dropout", "0.2", "--json"].map(String::from));
+    args.extend(
+        [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.005",
+            "--batch-norm",
+            "--dropout",
+            "0.2",
+            "--json",
+        ]
+        .map(String::from),
+    );
     let stdout = run_ok(bin().args(&args));
-    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("--json prints only JSON");
+    let summary: serde_json::Value =
+        serde_json::from_str(&stdout).expect("--json prints only JSON");
 
-    for key in ["status", "test_accuracy", "test_loss", "val_accuracy", "best_val_accuracy", "best_epoch", "epochs_run", "mean_epoch_seconds", "adapter"] {
+    for key in [
+        "status",
+        "test_accuracy",
+        "test_loss",
+        "val_accuracy",
+        "best_val_accuracy",
+        "best_epoch",
+        "epochs_run",
+        "mean_epoch_seconds",
+        "adapter",
+    ] {
         assert!(summary.get(key).is_some(), "summary.json has {key}");
     }
     assert_eq!(summary["status"], "completed");
-    assert!(summary["test_accuracy"].as_f64().unwrap() > 0.5, "the toy data is learnable: {summary}");
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.5,
+        "the toy data is learnable: {summary}"
+    );
     let metrics = std::fs::read_to_string(run1.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2);
     for line in metrics.lines() {
         let m: serde_json::Value = serde_json::from_str(line).unwrap();
-        for key in ["epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "eval_seconds", "samples_per_second"] {
+        for key in [
+            "epoch",
+            "train_loss",
+            "val_loss",
+            "val_accuracy",
+            "epoch_seconds",
+            "eval_seconds",
+            "samples_per_second",
+        ] {
             assert!(m.get(key).is_some(), "metrics has {key}");
         }
     }
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run1.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run1.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["optimizer"], "adam");
     assert!(config.get("adapter").is_some() && config.get("version").is_some());
 
@@ -91,7 +149,11 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
     // (0 Linear, 1 BatchNorm1d, 2 ReLU, 3 Dropout, 4 Linear, ...)
     let bytes = std::fs::read(run1.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut names: Vec<(String, Vec<usize>)> = st.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec())).collect();
+    let mut names: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec()))
+        .collect();
     names.sort();
     let mut want: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, (inp, out)) in [(0, (784, 200)), (4, (200, 200)), (8, (200, 200))] {
@@ -107,10 +169,20 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
     want.push(("12.bias".into(), vec![10]));
     want.sort();
     assert_eq!(names, want);
-    assert_eq!(st.tensor("1.num_batches_tracked").unwrap().dtype(), safetensors::Dtype::I64);
+    assert_eq!(
+        st.tensor("1.num_batches_tracked").unwrap().dtype(),
+        safetensors::Dtype::I64
+    );
 
     // eval --json reproduces the saved test accuracy
-    let e = run_ok(bin().args(["eval", "--model", run1.to_str().unwrap(), "--data", data.to_str().unwrap(), "--json"]));
+    let e = run_ok(bin().args([
+        "eval",
+        "--model",
+        run1.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]));
     let e: serde_json::Value = serde_json::from_str(&e).unwrap();
     assert_eq!(e["test_accuracy"], summary["test_accuracy"]);
     assert_eq!(e["per_class"].as_array().unwrap().len(), 10);
@@ -118,19 +190,39 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
     // --config reruns the same settings, to the last bit
     let run2 = tmp.path().join("run2");
     let cfg = run1.join("config.json");
-    run_ok(bin().args(["train", "--config", cfg.to_str().unwrap(), "--data", data.to_str().unwrap(), "--out", run2.to_str().unwrap(), "--quiet"]));
+    run_ok(bin().args([
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run2.to_str().unwrap(),
+        "--quiet",
+    ]));
     let strip = |p: &Path| -> Vec<(f64, f64, f64)> {
         std::fs::read_to_string(p.join("metrics.jsonl"))
             .unwrap()
             .lines()
             .map(|l| {
                 let m: serde_json::Value = serde_json::from_str(l).unwrap();
-                (m["train_loss"].as_f64().unwrap(), m["val_loss"].as_f64().unwrap(), m["val_accuracy"].as_f64().unwrap())
+                (
+                    m["train_loss"].as_f64().unwrap(),
+                    m["val_loss"].as_f64().unwrap(),
+                    m["val_accuracy"].as_f64().unwrap(),
+                )
             })
             .collect()
     };
-    assert_eq!(strip(&run1), strip(&run2), "same seed, adapter and flags give identical metrics");
-    assert_eq!(std::fs::read(run2.join("model.safetensors")).unwrap(), bytes);
+    assert_eq!(
+        strip(&run1),
+        strip(&run2),
+        "same seed, adapter and flags give identical metrics"
+    );
+    assert_eq!(
+        std::fs::read(run2.join("model.safetensors")).unwrap(),
+        bytes
+    );
 }
 
 fn run_err(args: &[&str]) -> String {
@@ -151,13 +243,48 @@ fn malformed_data_files_give_clear_errors() {
     let labels = "train-labels-idx1-ubyte.gz";
     let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
         ("empty", images, vec![], "too short"),
-        ("not gzip, bad magic", images, b"hello world, not an idx file".to_vec(), "magic"),
-        ("truncated gzip", images, gz(&idx(0x803, &[100, 28, 28], &vec![0; 78400]))[..100].to_vec(), "gzip"),
-        ("wrong magic", images, gz(&idx(0x801, &[100, 28, 28], &vec![0; 78400])), "magic"),
-        ("wrong size", images, gz(&idx(0x803, &[100, 32, 32], &vec![0; 102400])), "28x28"),
-        ("claims more images", images, gz(&idx(0x803, &[200, 28, 28], &vec![0; 78400])), "header says 200"),
-        ("count mismatch", labels, gz(&idx(0x801, &[99], &[1; 99])), "99 labels for 100"),
-        ("label out of range", labels, gz(&idx(0x801, &[100], &[12; 100])), "outside 0-9"),
+        (
+            "not gzip, bad magic",
+            images,
+            b"hello world, not an idx file".to_vec(),
+            "magic",
+        ),
+        (
+            "truncated gzip",
+            images,
+            gz(&idx(0x803, &[100, 28, 28], &vec![0; 78400]))[..100].to_vec(),
+            "gzip",
+        ),
+        (
+            "wrong magic",
+            images,
+            gz(&idx(0x801, &[100, 28, 28], &vec![0; 78400])),
+            "magic",
+        ),
+        (
+            "wrong size",
+            images,
+            gz(&idx(0x803, &[100, 32, 32], &vec![0; 102400])),
+            "28x28",
+        ),
+        (
+            "claims more images",
+            images,
+            gz(&idx(0x803, &[200, 28, 28], &vec![0; 78400])),
+            "header says 200",
+        ),
+        (
+            "count mismatch",
+            labels,
+            gz(&idx(0x801, &[99], &[1; 99])),
+            "99 labels for 100",
+        ),
+        (
+            "label out of range",
+            labels,
+            gz(&idx(0x801, &[100], &[12; 100])),
+            "outside 0-9",
+        ),
     ];
     for (what, file, bytes, expect) in cases {
         let dir = tmp.path().join(what.replace(' ', "_"));
@@ -167,12 +294,35 @@ fn malformed_data_files_give_clear_errors() {
             std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
         }
         std::fs::write(dir.join(file), bytes).unwrap();
-        let stderr = run_err(&["train", "--data", dir.to_str().unwrap(), "--val-size", "10", "--out", tmp.path().join("o").to_str().unwrap()]);
-        assert!(stderr.contains(file) && stderr.contains(expect), "{what}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line: {stderr}");
+        let stderr = run_err(&[
+            "train",
+            "--data",
+            dir.to_str().unwrap(),
+            "--val-size",
+            "10",
+            "--out",
+            tmp.path().join("o").to_str().unwrap(),
+        ]);
+        assert!(
+            stderr.contains(file) && stderr.contains(expect),
+            "{what}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{what}: one line: {stderr}"
+        );
     }
-    let stderr = run_err(&["train", "--data", tmp.path().join("missing").to_str().unwrap()]);
-    assert!(stderr.contains("train-images-idx3-ubyte") && stderr.contains("apt-get install dataset-fashion-mnist"), "{stderr}");
+    let stderr = run_err(&[
+        "train",
+        "--data",
+        tmp.path().join("missing").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains("train-images-idx3-ubyte")
+            && stderr.contains("apt-get install dataset-fashion-mnist"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -213,8 +213,17 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     let k = kernels(mlp_gpu::gpu::MatmulVariant::ALL[0]);
     let spec = Spec::new(vec![200, 200, 200], true, 0.2);
     let rows = 128;
-    let lr = if kind == OptimizerKind::Sgd { 0.05 } else { 0.005 };
-    let hyper = Hyper { kind, lr, momentum: 0.0, weight_decay: 0.0 };
+    let lr = if kind == OptimizerKind::Sgd {
+        0.05
+    } else {
+        0.005
+    };
+    let hyper = Hyper {
+        kind,
+        lr,
+        momentum: 0.0,
+        weight_decay: 0.0,
+    };
     let (pixels, labels) = dataset(512, 2);
     let indices: Vec<u32> = (0..512).collect();
     let d = data(&k, &pixels, &labels, &indices);
@@ -224,14 +233,36 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
-        run(&gpu.buffers, &d, |p| gpu.encode_train_step(&k, p, &hyper, 5, Step { index_off: off, rows, step, slot: step as usize }));
+        run(&gpu.buffers, &d, |p| {
+            gpu.encode_train_step(
+                &k,
+                p,
+                &hyper,
+                5,
+                Step {
+                    index_off: off,
+                    rows,
+                    step,
+                    slot: step as usize,
+                },
+            )
+        });
         let mut x = vec![0.0; rows * 784];
         let mut y = vec![0; rows];
         reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
     }
-    let gpu_losses: Vec<f32> = gpu.read_slots(ctx(), 20).unwrap().iter().map(|(l, _)| l / rows as f32).collect();
-    assert!(cpu_losses[19] < cpu_losses[0], "{}: the loss falls: {cpu_losses:?}", kind.name());
+    let gpu_losses: Vec<f32> = gpu
+        .read_slots(ctx(), 20)
+        .unwrap()
+        .iter()
+        .map(|(l, _)| l / rows as f32)
+        .collect();
+    assert!(
+        cpu_losses[19] < cpu_losses[0],
+        "{}: the loss falls: {cpu_losses:?}",
+        kind.name()
+    );
     let what = format!("{} 20-step losses", kind.name());
     if kind == OptimizerKind::Sgd {
         assert_close(&what, &gpu_losses, &cpu_losses, 1e-4, 1e-3);
@@ -243,7 +274,11 @@ fn twenty_steps_agree(kind: OptimizerKind) {
 
 #[test]
 fn twenty_steps_gpu_and_cpu_losses_agree_sgd_adam_rmsprop() {
-    for kind in [OptimizerKind::Sgd, OptimizerKind::Adam, OptimizerKind::Rmsprop] {
+    for kind in [
+        OptimizerKind::Sgd,
+        OptimizerKind::Adam,
+        OptimizerKind::Rmsprop,
+    ] {
         twenty_steps_agree(kind);
     }
 }
