@@ -47,6 +47,7 @@ fn tiles(kernels: &Kernels, m: usize, n: usize) -> usize {
 
 impl Kernels {
     /// acts[y] = act(acts[x] params[w]^T + params[b]); x [rows, in], w [out, in], y [rows, out].
+    #[allow(clippy::too_many_arguments)]
     pub fn linear_forward(
         &self,
         pass: &mut wgpu::ComputePass<'_>,

@@ -85,7 +85,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         let tol = atol + rtol * w.abs();
-        if !(err <= tol) {
+        let within = err <= tol; // false for NaN too
+        if !within {
             let excess = if tol > 0.0 { err / tol } else { f32::INFINITY };
             if bad.len() < 10 {
                 bad.push(format!("  [{i}] got {g:e} want {w:e} (|diff| {err:e})"));
@@ -106,7 +107,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         let (i, x) = worst;
         panic!(
             "{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}); worst [{i}] got {:e} want {:e} ({x:.1}x the tolerance); first:\n{}",
-            got.iter().zip(want).filter(|(g, w)| !((*g - *w).abs() <= atol + rtol * w.abs())).count(),
+            got.iter().zip(want).filter(|(g, w)| (*g - *w).abs() <= atol + rtol * w.abs()).count().abs_diff(got.len()),
             got.len(),
             got[i],
             want[i],
