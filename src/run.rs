@@ -57,9 +57,8 @@ pub fn validate(c: &TrainConfig) -> Result<(), String> {
     if !(0.0..1.0).contains(&c.dropout) {
         return Err(format!("--dropout {}: must be in [0, 1)", c.dropout));
     }
-    if !(c.momentum.is_finite() && c.momentum >= 0.0)
-        || !(c.weight_decay.is_finite() && c.weight_decay >= 0.0)
-    {
+    let non_negative = |v: f32| v.is_finite() && v >= 0.0;
+    if !non_negative(c.momentum) || !non_negative(c.weight_decay) {
         return Err("--momentum and --weight-decay must be finite and not negative".into());
     }
     if c.batch_size == 0 || c.epochs == 0 {
