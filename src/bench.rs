@@ -104,3 +104,66 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
     }
     Ok(cases)
 }
+
+/// GFLOP/s of each matmul product (forward, backward data, backward weight) of a layer of
+/// `shape`, for `variant`: `reps` dispatches in one pass, timed to the end of the GPU work.
+pub fn matmul_products(
+    ctx: &Context,
+    variant: crate::gpu::MatmulVariant,
+    s: crate::ops::LinearShape,
+    reps: usize,
+) -> Result<[f64; 3], String> {
+    use crate::gpu::{DataBuffers, ModelBuffers};
+    use crate::ops::Activation;
+    let k = Kernels::with_variant(ctx, variant).map_err(|e| e.to_string())?;
+    let (x, y) = (0, s.rows * s.inputs);
+    let acts = y + s.rows * s.outputs;
+    let params = vec![0.01f32; s.inputs * s.outputs + s.outputs];
+    let m = ModelBuffers::new(ctx, &k.model_layout, &params, acts, &[0.0], 1)
+        .map_err(|e| e.to_string())?;
+    let d =
+        DataBuffers::new(ctx, &k.data_layout, &[0; 784], &[0], &[0]).map_err(|e| e.to_string())?;
+    let flops = 2.0 * (s.rows * s.inputs * s.outputs) as f64 * reps as f64;
+    let mut out = [0.0; 3];
+    for (p, o) in out.iter_mut().enumerate() {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_bind_group(0, &m.bind_group, &[]);
+                pass.set_bind_group(1, &d.bind_group, &[]);
+                for _ in 0..reps {
+                    match p {
+                        0 => k.linear_forward(
+                            &mut pass,
+                            y,
+                            x,
+                            0,
+                            params.len() - s.outputs,
+                            s,
+                            Activation::default(),
+                        ),
+                        1 => k.linear_backward_data(&mut pass, x, y, 0, x, s, None),
+                        _ => k.linear_backward_weight(
+                            &mut pass,
+                            0,
+                            params.len() - s.outputs,
+                            y,
+                            x,
+                            s,
+                        ),
+                    }
+                }
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| e.to_string())?;
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        *o = flops / best / 1e9;
+    }
+    Ok(out)
+}

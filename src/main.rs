@@ -57,6 +57,9 @@ enum Command {
         /// Print only JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Instead: GFLOP/s of each matmul product at 512x784x200, for every variant.
+        #[arg(long)]
+        matmul: bool,
     },
 }
 
@@ -287,12 +290,32 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Bench {
+            adapter,
+            matmul: true,
+            ..
+        } => (|| {
+            let ctx = mlp_gpu::gpu::Context::new(adapter.as_deref()).map_err(|e| e.to_string())?;
+            let s = mlp_gpu::ops::LinearShape {
+                rows: 512,
+                inputs: 784,
+                outputs: 200,
+            };
+            println!("| variant | forward GFLOP/s | backward data | backward weight |");
+            println!("|---|---|---|---|");
+            for v in mlp_gpu::gpu::MatmulVariant::ALL {
+                let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s, 20)?;
+                println!("| {} | {f:.2} | {dx:.2} | {dw:.2} |", v.name());
+            }
+            Ok(())
+        })(),
+        Command::Bench {
             batch_size,
             epochs,
             subset,
             data,
             adapter,
             json,
+            ..
         } => (|| {
             let o = mlp_gpu::bench::BenchOptions {
                 batch_sizes: &batch_size,

@@ -51,6 +51,12 @@ impl Spec {
     }
 }
 
+/// Rounds up to a multiple of 4 floats: every tensor starts 16-byte aligned, so kernels
+/// can read it as vec4.
+pub fn align4(words: usize) -> usize {
+    words.div_ceil(4) * 4
+}
+
 /// Offsets of one linear layer's tensors in the flat parameter buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerParams {
@@ -78,12 +84,12 @@ impl ParamLayout {
             .enumerate()
             .map(|(l, &(inputs, outputs))| {
                 let hidden = l + 1 < dims.len();
-                let weight = len;
-                let bias = weight + inputs * outputs;
+                let weight = align4(len);
+                let bias = align4(weight + inputs * outputs);
                 len = bias + outputs;
                 let gamma = (hidden && spec.batch_norm).then(|| {
-                    let g = len;
-                    len += 2 * outputs;
+                    let g = align4(len);
+                    len = g + 2 * outputs;
                     g
                 });
                 LayerParams {
@@ -109,7 +115,7 @@ impl ParamLayout {
                 Init::Pytorch => (1.0 / fan_in.sqrt(), Some(1.0 / fan_in.sqrt())),
                 Init::KaimingUniform => ((6.0 / fan_in).sqrt(), None),
             };
-            for w in &mut p[l.weight..l.bias] {
+            for w in &mut p[l.weight..l.weight + l.inputs * l.outputs] {
                 *w = rng.uniform(w_bound);
             }
             if let Some(bound) = b_bound {
@@ -194,8 +200,8 @@ impl ActLayout {
     pub fn new(params: &ParamLayout, rows: usize) -> Self {
         let mut len = 0;
         let mut take = |n: usize| {
-            let at = len;
-            len += rows * n;
+            let at = align4(len);
+            len = at + rows * n;
             at
         };
         let input = take(params.layers[0].inputs);

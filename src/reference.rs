@@ -430,7 +430,7 @@ impl Network {
             };
             let p = &self.params;
             let mut z = vec![0.0; rows * lp.outputs];
-            let w = &p[lp.weight..lp.bias];
+            let w = &p[lp.weight..lp.weight + lp.inputs * lp.outputs];
             let b = &p[lp.bias..lp.bias + lp.outputs];
             match (lp.gamma, f.bn[l].as_mut()) {
                 (Some(g), Some(stats)) => {
@@ -477,14 +477,14 @@ impl Network {
                 batch_norm_backward_apply(&mut g, z, gamma, dgamma, dbeta, stats);
             }
             let x = if l == 0 { &f.input } else { &f.outputs[l - 1] };
-            let (dw, rest) = grads[lp.weight..].split_at_mut(lp.inputs * lp.outputs);
+            let (dw, rest) = grads[lp.weight..].split_at_mut(lp.bias - lp.weight);
             linear_backward_weight(dw, &mut rest[..lp.outputs], &g, x, s);
             if l > 0 {
                 let mut dx = vec![0.0; f.rows * lp.inputs];
                 linear_backward_data(
                     &mut dx,
                     &g,
-                    &self.params[lp.weight..lp.bias],
+                    &self.params[lp.weight..lp.weight + lp.inputs * lp.outputs],
                     x,
                     s,
                     Some(f.acts[l - 1]),

@@ -53,10 +53,26 @@ fn mask(p: f32, layer: u32) -> DropoutMask {
     }
 }
 
-/// For each variant and shape: x, w, b, dy at known offsets, and the act to test.
+/// Offsets for tensors of `lens` words: each starts 4-aligned plus `pad`, so pad 0 lets the
+/// vec4 forms run and pad 1 forces the scalar forms. Returns the offsets and the total.
+fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
+    let mut at = Vec::new();
+    let mut end = 0;
+    for &n in lens {
+        let o = mlp_gpu::model::align4(end) + pad;
+        at.push(o);
+        end = o + n;
+    }
+    (at, end)
+}
+
+/// Every variant, shape and padding (0: vec4 forms where the shape allows, 1: scalar forms)
+/// with seeded x, w, b, dy; `check` returns whether the case ran a vec4 form. Both forms
+/// must have run.
 fn each_linear_case(
-    mut check: impl FnMut(MatmulVariant, LinearShape, &[f32], &[f32], &[f32], &[f32]),
+    mut check: impl FnMut(MatmulVariant, LinearShape, usize, &[f32], &[f32], &[f32], &[f32]) -> bool,
 ) {
+    let (mut vec4, mut scalar) = (0, 0);
     for variant in MatmulVariant::ALL {
         for (i, s) in shapes().into_iter().enumerate() {
             let mut rng = Rng::new(i as u64);
@@ -64,46 +80,67 @@ fn each_linear_case(
             let w = random(&mut rng, s.inputs * s.outputs, 1.0);
             let b = random(&mut rng, s.outputs, 1.0);
             let dy = random(&mut rng, s.rows * s.outputs, 1.0);
-            check(variant, s, &x, &w, &b, &dy);
+            for pad in [0, 1] {
+                if check(variant, s, pad, &x, &w, &b, &dy) {
+                    vec4 += 1;
+                } else {
+                    scalar += 1;
+                }
+            }
         }
+    }
+    assert!(
+        vec4 > 0 && scalar > 0,
+        "both forms ran: vec4 {vec4}, scalar {scalar}"
+    );
+}
+
+fn form(v4: bool) -> &'static str {
+    if v4 {
+        "vec4"
+    } else {
+        "scalar"
     }
 }
 
-fn linear_forward_case(act_for: impl Fn(LinearShape) -> Activation, what: &str) {
-    each_linear_case(|variant, s, x, w, b, _| {
+fn linear_forward_case(act: Activation, what: &str) {
+    each_linear_case(|variant, s, pad, x, w, b, _| {
         let k = kernels(variant);
-        let act = act_for(s);
-        // params: w then b; acts: a guard word, x, then y (offsets exercise addressing)
-        let params = [w, b].concat();
-        let (x_at, y_at) = (1, 1 + x.len());
-        let mut acts = vec![0.0; y_at + s.rows * s.outputs];
-        acts[x_at..y_at].copy_from_slice(x);
+        let (p_at, p_len) = place(pad, &[w.len(), b.len()]);
+        let mut params = vec![0.0; p_len];
+        params[p_at[0]..p_at[0] + w.len()].copy_from_slice(w);
+        params[p_at[1]..p_at[1] + b.len()].copy_from_slice(b);
+        let (a_at, a_len) = place(pad, &[x.len(), s.rows * s.outputs]);
+        let mut acts = vec![0.0; a_len];
+        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
         let m = model(&k, &params, &acts, &[], &[0.0], &[0]);
         run(&m, &no_data(&k), |p| {
-            k.linear_forward(p, y_at, x_at, 0, w.len(), s, act)
+            k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act)
         });
         let mut want = vec![0.0; s.rows * s.outputs];
         reference::linear_forward(&mut want, x, w, b, s, act);
-        let got = read_f32(&m.acts, y_at, want.len());
+        let v4 = k.linear_uses_vec4(s, &[a_at[0], p_at[0]]).0;
+        let got = read_f32(&m.acts, a_at[1], want.len());
         assert_close(
-            &format!("{what} {} {s:?}", variant.name()),
+            &format!("{what} {} {} {s:?}", variant.name(), form(v4)),
             &got,
             &want,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
+        v4
     });
 }
 
 #[test]
 fn linear_forward_matches_reference() {
-    linear_forward_case(|_| Activation::default(), "linear_forward");
+    linear_forward_case(Activation::default(), "linear_forward");
 }
 
 #[test]
 fn linear_forward_fused_relu_matches_reference() {
     linear_forward_case(
-        |_| Activation {
+        Activation {
             relu: true,
             dropout: None,
         },
@@ -114,7 +151,7 @@ fn linear_forward_fused_relu_matches_reference() {
 #[test]
 fn linear_forward_fused_relu_dropout_matches_unfused_reference() {
     linear_forward_case(
-        |_| Activation {
+        Activation {
             relu: true,
             dropout: Some(mask(0.3, 1)),
         },
@@ -123,48 +160,41 @@ fn linear_forward_fused_relu_dropout_matches_unfused_reference() {
 }
 
 fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
-    each_linear_case(|variant, s, x, w, _, dy| {
+    each_linear_case(|variant, s, pad, x, w, _, dy| {
         let k = kernels(variant);
         // The input x as a ReLU/dropout layer would have made it, so the mask matters.
         let mut x = x.to_vec();
         if let Some(act) = input_act {
-            let raw = x.clone();
-            reference::linear_forward(
-                &mut x,
-                &raw,
-                &identity_w(1),
-                &[0.0],
-                LinearShape {
-                    rows: raw.len(),
-                    inputs: 1,
-                    outputs: 1,
-                },
-                act,
-            );
+            reference::relu_forward(&mut x);
+            if let Some(mask) = act.dropout {
+                let src = x.clone();
+                reference::dropout(&mut x, &src, mask);
+            }
         }
-        let (x_at, dy_at, dx_at) = (0, x.len(), x.len() + dy.len());
-        let acts = [&x[..], dy, &vec![0.0; s.rows * s.inputs]].concat();
-        let m = model(&k, w, &acts, &[], &[0.0], &[0]);
+        let (p_at, p_len) = place(pad, &[w.len()]);
+        let mut params = vec![0.0; p_len];
+        params[p_at[0]..].copy_from_slice(w);
+        let (a_at, a_len) = place(pad, &[x.len(), dy.len(), s.rows * s.inputs]);
+        let mut acts = vec![0.0; a_len];
+        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(&x);
+        acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
+        let m = model(&k, &params, &acts, &[], &[0.0], &[0]);
         run(&m, &no_data(&k), |p| {
-            k.linear_backward_data(p, dx_at, dy_at, 0, x_at, s, input_act)
+            k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act)
         });
         let mut want = vec![0.0; s.rows * s.inputs];
         reference::linear_backward_data(&mut want, dy, w, &x, s, input_act);
-        let got = read_f32(&m.acts, dx_at, want.len());
+        let v4 = k.linear_uses_vec4(s, &[a_at[1], p_at[0]]).1;
+        let got = read_f32(&m.acts, a_at[2], want.len());
         assert_close(
-            &format!("{what} {} {s:?}", variant.name()),
+            &format!("{what} {} {} {s:?}", variant.name(), form(v4)),
             &got,
             &want,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
+        v4
     });
-}
-
-fn identity_w(n: usize) -> Vec<f32> {
-    (0..n * n)
-        .map(|i| if i % (n + 1) == 0 { 1.0 } else { 0.0 })
-        .collect()
 }
 
 #[test]
@@ -194,34 +224,46 @@ fn linear_backward_data_fused_relu_dropout_backward_matches_unfused_reference() 
 
 #[test]
 fn linear_backward_weight_and_bias_match_reference() {
-    each_linear_case(|variant, s, x, _, _, dy| {
+    each_linear_case(|variant, s, pad, x, _, _, dy| {
         let k = kernels(variant);
         let n = s.inputs * s.outputs;
-        let acts = [x, dy].concat();
+        let (a_at, a_len) = place(pad, &[x.len(), dy.len()]);
+        let mut acts = vec![0.0; a_len];
+        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
+        acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
+        let (g_at, g_len) = place(pad, &[n, s.outputs]);
         // grads start as garbage: the kernel must overwrite, not accumulate
-        let params = vec![0.0; n + s.outputs];
-        let m = model(&k, &params, &acts, &vec![7.0; n + s.outputs], &[0.0], &[0]);
+        let m = model(
+            &k,
+            &vec![0.0; g_len],
+            &acts,
+            &vec![7.0; g_len],
+            &[0.0],
+            &[0],
+        );
         run(&m, &no_data(&k), |p| {
-            k.linear_backward_weight(p, 0, n, x.len(), 0, s)
+            k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s)
         });
         let (mut dw, mut db) = (vec![0.0; n], vec![0.0; s.outputs]);
         reference::linear_backward_weight(&mut dw, &mut db, dy, x, s);
-        let what = format!("{} {s:?}", variant.name());
+        let v4 = k.linear_uses_vec4(s, &[a_at[1], a_at[0]]).2;
+        let what = format!("{} {} {s:?}", variant.name(), form(v4));
         // dW sums over the batch (K = rows <= 513): same bound as the other products.
         assert_close(
             &format!("linear_backward_weight dW {what}"),
-            &read_f32(&m.grads, 0, n),
+            &read_f32(&m.grads, g_at[0], n),
             &dw,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
         assert_close(
             &format!("linear_backward_weight db {what}"),
-            &read_f32(&m.grads, n, s.outputs),
+            &read_f32(&m.grads, g_at[1], s.outputs),
             &db,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
+        v4
     });
 }
 

@@ -21,6 +21,9 @@ pub struct Kernels {
     pub(crate) linear_forward: Kernel,
     pub(crate) linear_backward_data: Kernel,
     pub(crate) linear_backward_weight: Kernel,
+    pub(crate) linear_forward_vec4: Kernel,
+    pub(crate) linear_backward_data_vec4: Kernel,
+    pub(crate) linear_backward_weight_vec4: Kernel,
     pub(crate) batch_norm_stats: Kernel,
     pub(crate) batch_norm_apply: Kernel,
     pub(crate) batch_norm_backward_reduce: Kernel,
@@ -111,6 +114,9 @@ impl Kernels {
             linear_forward: kernel(Op::Linear, "linear_forward", wg),
             linear_backward_data: kernel(Op::Linear, "linear_backward_data", wg),
             linear_backward_weight: kernel(Op::Linear, "linear_backward_weight", wg),
+            linear_forward_vec4: kernel(Op::Linear, "linear_forward_vec4", wg),
+            linear_backward_data_vec4: kernel(Op::Linear, "linear_backward_data_vec4", wg),
+            linear_backward_weight_vec4: kernel(Op::Linear, "linear_backward_weight_vec4", wg),
             batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 64),
             batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
             batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 64),
@@ -143,7 +149,17 @@ impl Kernels {
     ) {
         let groups = invocations.div_ceil(kernel.workgroup).max(1);
         let x = groups.min(self.max_groups);
-        let y = groups.div_ceil(x);
+        self.dispatch_grid(pass, kernel, imm, (x, groups.div_ceil(x)));
+    }
+
+    /// Dispatches `kernel` as an (x, y) grid of workgroups.
+    pub(crate) fn dispatch_grid<T: bytemuck::Pod>(
+        &self,
+        pass: &mut ComputePass<'_>,
+        kernel: &Kernel,
+        imm: &T,
+        (x, y): (u32, u32),
+    ) {
         pass.set_pipeline(&kernel.pipeline);
         pass.set_immediates(0, bytemuck::bytes_of(imm));
         pass.dispatch_workgroups(x, y, 1);

@@ -1,5 +1,6 @@
 //! Wrappers for `shaders/linear.wgsl`. Offsets are in f32 words of the buffer named.
 
+use super::kernels::Kernel;
 use super::Kernels;
 use crate::ops::{Activation, LinearShape};
 use bytemuck::{Pod, Zeroable};
@@ -40,9 +41,45 @@ impl Linear {
     }
 }
 
-fn tiles(kernels: &Kernels, m: usize, n: usize) -> usize {
-    let (tm, tn, _) = kernels.variant.shape();
-    m.div_ceil(tm as usize) * n.div_ceil(tn as usize)
+/// The vec4 forms need the dimensions they read along, and every offset, to be multiples
+/// of 4 floats.
+fn vec4_ok(words: &[usize]) -> bool {
+    words.iter().all(|w| w % 4 == 0)
+}
+
+impl Kernels {
+    /// The kernel for a product, its block, and the workgroups for C [m, n] (see `origin` in
+    /// linear.wgsl), plus `extra_x` columns of workgroups.
+    fn pick<'a>(
+        &self,
+        scalar: &'a Kernel,
+        vec4: &'a Kernel,
+        use_vec4: bool,
+        m: usize,
+        n: usize,
+        extra_x: usize,
+    ) -> (&'a Kernel, (u32, u32)) {
+        let (tm, tn, wg) = self.variant.shape();
+        let (kernel, tm, tn) = if use_vec4 {
+            (vec4, 8, 8)
+        } else {
+            (scalar, tm as usize, tn as usize)
+        };
+        (
+            kernel,
+            (
+                (n.div_ceil(tn) + extra_x) as u32,
+                m.div_ceil(tm * wg as usize) as u32,
+            ),
+        )
+    }
+
+    /// Whether the products of a layer of this shape at these offsets take the vec4 forms:
+    /// (forward, backward_data, backward_weight).
+    pub fn linear_uses_vec4(&self, s: LinearShape, offsets: &[usize]) -> (bool, bool, bool) {
+        let base = vec4_ok(offsets) && s.inputs % 4 == 0;
+        (base, base && s.outputs % 4 == 0, base && s.outputs % 4 == 0)
+    }
 }
 
 impl Kernels {
@@ -74,12 +111,16 @@ impl Kernels {
             ..Default::default()
         }
         .with_activation(act);
-        self.dispatch(
-            pass,
+        let v4 = self.linear_uses_vec4(s, &[x, w]).0;
+        let (kernel, grid) = self.pick(
             &self.linear_forward,
-            &imm,
-            tiles(self, s.rows, s.outputs) as u32,
+            &self.linear_forward_vec4,
+            v4,
+            s.rows,
+            s.outputs,
+            0,
         );
+        self.dispatch_grid(pass, kernel, &imm, grid);
     }
 
     /// acts[dx] = acts[dy] params[w], then, with `input_act`, the backward of the ReLU and
@@ -115,12 +156,16 @@ impl Kernels {
             imm = imm.with_activation(act);
             imm.relu = 1;
         }
-        self.dispatch(
-            pass,
+        let v4 = self.linear_uses_vec4(s, &[dy, w]).1;
+        let (kernel, grid) = self.pick(
             &self.linear_backward_data,
-            &imm,
-            tiles(self, s.rows, s.inputs) as u32,
+            &self.linear_backward_data_vec4,
+            v4,
+            s.rows,
+            s.inputs,
+            0,
         );
+        self.dispatch_grid(pass, kernel, &imm, grid);
     }
 
     /// grads[dw] = acts[dy]^T acts[x] ([out, in]) and grads[db] = column sums of acts[dy].
@@ -148,7 +193,15 @@ impl Kernels {
             aux_off: db as u32,
             ..Default::default()
         };
-        let invocations = tiles(self, s.outputs, s.inputs) + s.outputs;
-        self.dispatch(pass, &self.linear_backward_weight, &imm, invocations as u32);
+        let v4 = self.linear_uses_vec4(s, &[dy, x]).2;
+        let (kernel, grid) = self.pick(
+            &self.linear_backward_weight,
+            &self.linear_backward_weight_vec4,
+            v4,
+            s.outputs,
+            s.inputs,
+            1,
+        );
+        self.dispatch_grid(pass, kernel, &imm, grid);
     }
 }

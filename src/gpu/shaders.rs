@@ -91,6 +91,9 @@ impl MatmulVariant {
 
     /// (TM, TN, WG)
     pub fn shape(self) -> (u32, u32, u32) {
+        if let (Ok(a), Ok(b)) = (std::env::var("TM"), std::env::var("TN")) {
+            return (a.parse().unwrap(), b.parse().unwrap(), 64);
+        }
         match self {
             MatmulVariant::Block8x8 => (8, 8, 64),
             MatmulVariant::Block4x4 => (4, 4, 64),
