@@ -11,7 +11,7 @@
 //                           gradient passes where X > 0, scaled by 1/(1-p))
 //                           A(m,k) = dY[m*out + k], B(k,n) = W[k*in + n]
 //   linear_backward_weight  dW[out, in] = dY^T X into grads, and db = column sums of dY
-//                           (one extra column of workgroups, an invocation per feature)
+//                           (M more invocations after the blocks, one per feature)
 //                           A(m,k) = dY[k*out + m], B(k,n) = X[k*in + n]
 // Each comes in two forms:
 //   <name>       any shapes and offsets; TM x TN scalar register block (the host prepends
@@ -21,7 +21,7 @@
 //                runs a loop over the SIMD lanes for every storage load). Needs the
 //                contiguous dimensions and the offsets to be multiples of 4; the host picks it
 //                when they are (gpu/linear.rs).
-// Workgroup (x, y) takes the columns n0 = x TN.., invocation i the rows m0 = (y WG + i) TM..
+// Invocation i takes block i, column blocks first (see `origin`).
 // Ragged edges: rows/columns past M or N are clamped to the last one for loading and
 // never stored, so shapes need not be multiples of the block.
 // Bindings: common.wgsl (params, acts, grads); the _vec4 forms read the same buffers
@@ -97,9 +97,27 @@ fn acc_at(i: u32, j: u32) -> f32 {
     return acc[i * NV + j / 4u][j % 4u];
 }
 
-// Origin (m0, n0) of the block of an invocation for blocks of tm x tn.
-fn origin(wid: vec3<u32>, lid: u32, tm: u32, tn: u32) -> vec2<u32> {
-    return vec2<u32>((wid.y * WG + lid) * tm, wid.x * tn);
+// Origin (m0, n0) of the tm x tn block of invocation `id`; consecutive invocations take
+// consecutive column blocks. Past the last block m0 >= M: nothing to do, except for
+// backward_weight, whose next M invocations sum the bias gradient.
+fn origin(id: u32, tm: u32, tn: u32) -> vec2<u32> {
+    let tiles_n = (g.n + tn - 1u) / tn;
+    return vec2<u32>((id / tiles_n) * tm, (id % tiles_n) * tn);
+}
+
+// db[m] = sum_k A(m, k): for backward_weight, the column sums of dY.
+fn bias_grad(m: u32) -> f32 {
+    var s = 0.0;
+    for (var k = 0u; k < g.k; k++) {
+        s += acts[g.a_off + m * g.a_sm + k * g.a_sk];
+    }
+    return s;
+}
+
+// The invocation after the last tm x tn block that sums db[m], if any.
+fn bias_row(id: u32, tm: u32, tn: u32) -> u32 {
+    let tiles = ((g.m + tm - 1u) / tm) * ((g.n + tn - 1u) / tn);
+    return select(g.m, id - tiles, id >= tiles);
 }
 
 // The forward epilogue after the bias: ReLU, then dropout of element (m, n).
@@ -124,8 +142,8 @@ fn mask_by_input(dx: f32, x: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn linear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, TM, TN);
+fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), TM, TN);
     let m0 = o.x;
     let n0 = o.y;
     if (m0 >= g.m || n0 >= g.n) {
@@ -144,8 +162,8 @@ fn linear_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 @compute @workgroup_size(WG)
-fn linear_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, TM, TN);
+fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), TM, TN);
     let m0 = o.x;
     let n0 = o.y;
     if (m0 >= g.m || n0 >= g.n) {
@@ -165,22 +183,17 @@ fn linear_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
 }
 
 @compute @workgroup_size(WG)
-fn linear_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, TM, TN);
+fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg, WG);
+    let bias = bias_row(id, TM, TN);
+    if (bias < g.m) {
+        grads[g.aux_off + bias] = bias_grad(bias);
+        return;
+    }
+    let o = origin(id, TM, TN);
     let m0 = o.x;
     let n0 = o.y;
     if (m0 >= g.m) {
-        return;
-    }
-    if (n0 >= g.n) {
-        // the column of workgroups past the last tile: db[o] = sum_k A(o, k) = column sums of dY
-        for (var o = m0; o < min(m0 + TM, g.m); o++) {
-            var s = 0.0;
-            for (var k = 0u; k < g.k; k++) {
-                s += acts[g.a_off + o * g.a_sm + k * g.a_sk];
-            }
-            grads[g.aux_off + o] = s;
-        }
         return;
     }
     tile(m0, n0, false);
@@ -267,8 +280,8 @@ fn store_row(kind: u32, o: vec2<u32>, i: u32, ca: vec4<f32>, cb: vec4<f32>) {
 
 // Forward: A and B both run along k, so each step reads 4 k of 8 rows of X and 8 rows of W.
 @compute @workgroup_size(WG)
-fn linear_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, 8u, 8u);
+fn linear_forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), 8u, 8u);
     if (o.x >= g.m || o.y >= g.n) {
         return;
     }
@@ -351,8 +364,8 @@ fn linear_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 // Backward data: A = dY runs along k (4 k of 8 rows per step), B = W along n (two vec4 of
 // 8 columns for each of the 4 k).
 @compute @workgroup_size(WG)
-fn linear_backward_data_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, 8u, 8u);
+fn linear_backward_data_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), 8u, 8u);
     if (o.x >= g.m || o.y >= g.n) {
         return;
     }
@@ -426,22 +439,22 @@ fn linear_backward_data_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(loc
 }
 
 // Backward weight: per batch row k, A = dY[k, m0..m0+8] and B = X[k, n0..n0+8], two vec4
-// each, for 64 multiply-adds. The extra column of workgroups sums dY into db.
+// each, for 64 multiply-adds. The invocations past the blocks sum dY into db.
 @compute @workgroup_size(WG)
-fn linear_backward_weight_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let o = origin(wid, lid, 8u, 8u);
-    if (o.x >= g.m) {
+fn linear_backward_weight_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg, WG);
+    let bias = bias_row(id, 8u, 8u);
+    if (bias < g.m) {
+        var s = 0.0;
+        for (var k = 0u; k < g.k; k++) {
+            s += acts_at(g.a_off + bias * g.a_sm + k * g.a_sk);
+        }
+        let d = g.aux_off + bias;
+        grads4[d / 4u][d % 4u] = s;
         return;
     }
-    if (o.y >= g.n) {
-        for (var m = o.x; m < min(o.x + 8u, g.m); m++) {
-            var s = 0.0;
-            for (var k = 0u; k < g.k; k++) {
-                s += acts_at(g.a_off + m * g.a_sm + k * g.a_sk);
-            }
-            let d = g.aux_off + m;
-            grads4[d / 4u][d % 4u] = s;
-        }
+    let o = origin(id, 8u, 8u);
+    if (o.x >= g.m) {
         return;
     }
     let last_m4 = g.m / 4u - 1u;

@@ -48,37 +48,34 @@ fn vec4_ok(words: &[usize]) -> bool {
 }
 
 impl Kernels {
-    /// The kernel for a product, its block, and the workgroups for C [m, n] (see `origin` in
-    /// linear.wgsl), plus `extra_x` columns of workgroups.
+    /// The scalar or the vec4 form of a product, and how many invocations cover the blocks
+    /// of C [m, n] (see `origin` in linear.wgsl) plus `extra` more.
     fn pick<'a>(
         &self,
         scalar: &'a Kernel,
         vec4: &'a Kernel,
         use_vec4: bool,
-        m: usize,
-        n: usize,
-        extra_x: usize,
-    ) -> (&'a Kernel, (u32, u32)) {
-        let (tm, tn, wg) = self.variant.shape();
+        (m, n): (usize, usize),
+        extra: usize,
+    ) -> (&'a Kernel, u32) {
+        let (tm, tn, _) = self.variant.shape();
         let (kernel, tm, tn) = if use_vec4 {
             (vec4, 8, 8)
         } else {
             (scalar, tm as usize, tn as usize)
         };
-        (
-            kernel,
-            (
-                (n.div_ceil(tn) + extra_x) as u32,
-                m.div_ceil(tm * wg as usize) as u32,
-            ),
-        )
+        (kernel, (m.div_ceil(tm) * n.div_ceil(tn) + extra) as u32)
     }
 
     /// Whether the products of a layer of this shape at these offsets take the vec4 forms:
     /// (forward, backward_data, backward_weight).
     pub fn linear_uses_vec4(&self, s: LinearShape, offsets: &[usize]) -> (bool, bool, bool) {
-        let base = vec4_ok(offsets) && s.inputs % 4 == 0;
-        (base, base && s.outputs % 4 == 0, base && s.outputs % 4 == 0)
+        let base = vec4_ok(offsets) && s.inputs.is_multiple_of(4);
+        (
+            base,
+            base && s.outputs.is_multiple_of(4),
+            base && s.outputs.is_multiple_of(4),
+        )
     }
 }
 
@@ -112,15 +109,14 @@ impl Kernels {
         }
         .with_activation(act);
         let v4 = self.linear_uses_vec4(s, &[x, w]).0;
-        let (kernel, grid) = self.pick(
+        let (kernel, invocations) = self.pick(
             &self.linear_forward,
             &self.linear_forward_vec4,
             v4,
-            s.rows,
-            s.outputs,
+            (s.rows, s.outputs),
             0,
         );
-        self.dispatch_grid(pass, kernel, &imm, grid);
+        self.dispatch(pass, kernel, &imm, invocations);
     }
 
     /// acts[dx] = acts[dy] params[w], then, with `input_act`, the backward of the ReLU and
@@ -157,15 +153,14 @@ impl Kernels {
             imm.relu = 1;
         }
         let v4 = self.linear_uses_vec4(s, &[dy, w]).1;
-        let (kernel, grid) = self.pick(
+        let (kernel, invocations) = self.pick(
             &self.linear_backward_data,
             &self.linear_backward_data_vec4,
             v4,
-            s.rows,
-            s.inputs,
+            (s.rows, s.inputs),
             0,
         );
-        self.dispatch_grid(pass, kernel, &imm, grid);
+        self.dispatch(pass, kernel, &imm, invocations);
     }
 
     /// grads[dw] = acts[dy]^T acts[x] ([out, in]) and grads[db] = column sums of acts[dy].
@@ -194,14 +189,13 @@ impl Kernels {
             ..Default::default()
         };
         let v4 = self.linear_uses_vec4(s, &[dy, x]).2;
-        let (kernel, grid) = self.pick(
+        let (kernel, invocations) = self.pick(
             &self.linear_backward_weight,
             &self.linear_backward_weight_vec4,
             v4,
+            (s.outputs, s.inputs),
             s.outputs,
-            s.inputs,
-            1,
         );
-        self.dispatch_grid(pass, kernel, &imm, grid);
+        self.dispatch(pass, kernel, &imm, invocations);
     }
 }
