@@ -6,10 +6,10 @@
 //   rmsprop  d = g + wd p; v = alpha v + (1 - alpha) d^2; a = sqrt(v) + eps;
 //            with momentum: buf = momentum buf + d / a, p -= lr buf; else p -= lr d / a
 // rmsprop's alpha travels in beta2.
-// params[param_off + i], grads[param_off + i]; first moment (or momentum buffer)
+// n, param_off and state_off are multiples of 4; params[param_off + i], grads[param_off + i]; first moment (or momentum buffer)
 // state[state_off + i], second moment state[state_off + n + i]. The bias corrections
 // bc1 = 1 - beta1^t and sqrt(1 - beta2^t) come from the host, computed in f64.
-// Bindings: common.wgsl (params, grads, state).
+// Bindings: common.wgsl (params, grads, state), read through the vec4 views below.
 struct Optim {
     n: u32,
     param_off: u32,
@@ -25,57 +25,65 @@ struct Optim {
 }
 var<immediate> o: Optim;
 
-fn decayed_grad(i: u32) -> f32 {
-    return grads[o.param_off + i] + o.weight_decay * params[o.param_off + i];
+// Four parameters per invocation through vec4 views of the buffers (a CPU adapter pays per
+// load, not per float); n and the offsets are multiples of 4 (model.rs aligns them).
+@group(0) @binding(0) var<storage, read_write> params4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> grads4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> state4: array<vec4<f32>>;
+
+fn decayed_grad(i: u32) -> vec4<f32> {
+    return grads4[o.param_off / 4u + i] + o.weight_decay * params4[o.param_off / 4u + i];
 }
 
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_id(gid, nwg, 256u);
-    if (i >= o.n) {
+    if (i >= o.n / 4u) {
         return;
     }
     var d = decayed_grad(i);
+    let m_at = o.state_off / 4u + i;
     if (o.momentum != 0.0) {
-        d = o.momentum * state[o.state_off + i] + d;
-        state[o.state_off + i] = d;
+        d = o.momentum * state4[m_at] + d;
+        state4[m_at] = d;
     }
-    params[o.param_off + i] -= o.lr * d;
+    params4[o.param_off / 4u + i] -= o.lr * d;
 }
 
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_id(gid, nwg, 256u);
-    if (i >= o.n) {
+    if (i >= o.n / 4u) {
         return;
     }
     let d = decayed_grad(i);
-    let m_at = o.state_off + i;
-    let v_at = o.state_off + o.n + i;
-    let m = state[m_at] + (1.0 - o.beta1) * (d - state[m_at]);
-    let v = o.beta2 * state[v_at] + (1.0 - o.beta2) * d * d;
-    state[m_at] = m;
-    state[v_at] = v;
+    let m_at = o.state_off / 4u + i;
+    let v_at = (o.state_off + o.n) / 4u + i;
+    let m = state4[m_at] + (1.0 - o.beta1) * (d - state4[m_at]);
+    let v = o.beta2 * state4[v_at] + (1.0 - o.beta2) * d * d;
+    state4[m_at] = m;
+    state4[v_at] = v;
     let denom = sqrt(v) / o.bias_correction2_sqrt + o.eps;
-    params[o.param_off + i] -= (o.lr / o.bias_correction1) * m / denom;
+    params4[o.param_off / 4u + i] -= (o.lr / o.bias_correction1) * m / denom;
 }
 
 @compute @workgroup_size(256)
 fn rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_id(gid, nwg, 256u);
-    if (i >= o.n) {
+    if (i >= o.n / 4u) {
         return;
     }
     let d = decayed_grad(i);
-    let v_at = o.state_off + o.n + i;
-    let v = o.beta2 * state[v_at] + (1.0 - o.beta2) * d * d;
-    state[v_at] = v;
+    let m_at = o.state_off / 4u + i;
+    let v_at = (o.state_off + o.n) / 4u + i;
+    let v = o.beta2 * state4[v_at] + (1.0 - o.beta2) * d * d;
+    state4[v_at] = v;
     let a = sqrt(v) + o.eps;
     if (o.momentum != 0.0) {
-        let buf = o.momentum * state[o.state_off + i] + d / a;
-        state[o.state_off + i] = buf;
-        params[o.param_off + i] -= o.lr * buf;
+        let buf = o.momentum * state4[m_at] + d / a;
+        state4[m_at] = buf;
+        params4[o.param_off / 4u + i] -= o.lr * buf;
     } else {
-        params[o.param_off + i] -= o.lr * d / a;
+        params4[o.param_off / 4u + i] -= o.lr * d / a;
     }
 }

@@ -102,7 +102,10 @@ impl ParamLayout {
                 }
             })
             .collect();
-        ParamLayout { layers, len }
+        ParamLayout {
+            layers,
+            len: align4(len),
+        }
     }
 
     /// Fresh parameters: weights and biases by `init`, batch norm gamma 1 and beta 0.

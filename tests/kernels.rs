@@ -295,17 +295,17 @@ fn gather_normalises_images_and_labels_through_indices() {
         let m = model(
             &k,
             &[0.0],
-            &vec![0.0; 3 + rows * 784],
+            &vec![0.0; 4 + rows * 784],
             &[],
             &[0.0],
             &vec![0; 2 + rows],
         );
-        run(&m, &d, |p| k.gather(p, 3, 2, off, rows));
+        run(&m, &d, |p| k.gather(p, 4, 2, off, rows));
         let (mut x, mut y) = (vec![0.0; rows * 784], vec![0; rows]);
         reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
         assert_close(
             &format!("gather x rows {rows}"),
-            &read_f32(&m.acts, 3, x.len()),
+            &read_f32(&m.acts, 4, x.len()),
             &x,
             1e-5,
             1e-5,

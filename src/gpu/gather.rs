@@ -17,7 +17,7 @@ struct Gather {
 
 impl Kernels {
     /// acts[x..] <- normalised images `indices[index_off..index_off + rows]` of the bound
-    /// dataset, [rows, 784]; ints[labels..] <- their labels.
+    /// dataset, [rows, 784], x a multiple of 4; ints[labels..] <- their labels.
     pub fn gather(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -26,6 +26,10 @@ impl Kernels {
         index_off: usize,
         rows: usize,
     ) {
+        assert!(
+            x.is_multiple_of(4),
+            "the batch starts 4-aligned (model::align4)"
+        );
         let imm = Gather {
             rows: rows as u32,
             index_off: index_off as u32,

@@ -21,7 +21,8 @@ struct Optim {
 }
 
 impl Kernels {
-    /// Step `t` (1-based) of `hyper` over params[0..n] with moments at state[moments..].
+    /// Step `t` (1-based) of `hyper` over params[0..n] with moments at state[moments..];
+    /// n and moments are multiples of 4.
     pub fn optimizer_step(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -30,6 +31,10 @@ impl Kernels {
         n: usize,
         moments: usize,
     ) {
+        assert!(
+            n.is_multiple_of(4) && moments.is_multiple_of(4),
+            "optimizer buffers are 4-aligned (model::align4)"
+        );
         let (bc1, bc2) = Hyper::bias_corrections(t);
         let (beta1, beta2) = match hyper.kind {
             OptimizerKind::Rmsprop => (0.0, RMSPROP_ALPHA),
@@ -53,6 +58,6 @@ impl Kernels {
             OptimizerKind::Adam => &self.adam,
             OptimizerKind::Rmsprop => &self.rmsprop,
         };
-        self.dispatch(pass, kernel, &imm, n as u32);
+        self.dispatch(pass, kernel, &imm, n.div_ceil(4) as u32);
     }
 }
