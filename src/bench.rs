@@ -23,6 +23,21 @@ pub struct BenchCase {
     pub encode_seconds_per_epoch: f64,
     pub peak_gpu_bytes: u64,
     pub matmul_variant: String,
+    /// With --profile: GPU time per kernel over one epoch, most first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<KernelTime>>,
+    /// With --profile: the kernels' summed GPU time over the epoch's median wall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_coverage: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelTime {
+    pub kernel: String,
+    pub seconds: f64,
+    pub share: f64,
+    pub gflops: f64,
+    pub dispatches: u64,
 }
 
 pub struct BenchOptions<'a> {
@@ -31,11 +46,19 @@ pub struct BenchOptions<'a> {
     pub subset: Option<usize>,
     pub data: Option<&'a Path>,
     pub adapter: Option<&'a str>,
+    pub profile: bool,
 }
 
 pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
     let ctx = Context::new(o.adapter).map_err(|e| e.to_string())?;
     let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
+    let profiled = if o.profile {
+        let mut k = Kernels::new(&ctx).map_err(|e| e.to_string())?;
+        k.profiler = Some(crate::gpu::profile::Profiler::new(&ctx).map_err(|e| e.to_string())?);
+        Some(k)
+    } else {
+        None
+    };
     let mut cases = Vec::new();
     for &batch_size in o.batch_sizes {
         for (batch_norm, dropout) in [(false, 0.0), (true, 0.2)] {
@@ -74,6 +97,14 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
             let median = times[times.len() / 2];
             let samples = t.train_idx.len() as f64;
             let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
+            let (profile, profile_coverage) = match &profiled {
+                Some(pk) => {
+                    let rows = profile_epoch(&ctx, pk, &c, &split)?;
+                    let total: f64 = rows.iter().map(|r| r.seconds).sum();
+                    (Some(rows), Some(total / median))
+                }
+                None => (None, None),
+            };
             let case = BenchCase {
                 adapter: ctx.adapter_name(),
                 batch_size,
@@ -90,6 +121,8 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                     + t.train.buffers.bytes()
                     + t.test.buffers.bytes(),
                 matmul_variant: kernels.variant.name().into(),
+                profile,
+                profile_coverage,
             };
             eprintln!(
                 "batch {batch_size:>4} {:<22} {:.3} s/epoch  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
@@ -103,6 +136,35 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
         }
     }
     Ok(cases)
+}
+
+/// One epoch with timestamps around every dispatch: GPU seconds per kernel.
+fn profile_epoch(
+    ctx: &Context,
+    k: &Kernels,
+    c: &TrainConfig,
+    split: &crate::data::Split,
+) -> Result<Vec<KernelTime>, String> {
+    let p = k.profiler.as_ref().expect("a profiling kernel set");
+    let mut t = Trainer::new(ctx, k, c.clone(), split).map_err(|e| e.to_string())?;
+    // A chunk's timestamps must fit one query set: two per dispatch.
+    let per_step = 4 * c.hidden.len() + 8;
+    t.chunk_steps = (crate::gpu::profile::CAPACITY as usize / (2 * per_step))
+        .clamp(1, crate::train::CHUNK_STEPS);
+    p.take(); // the totals start with this epoch
+    t.train_epoch(0, |_| {}).map_err(|e| e.to_string())?;
+    let rows = p.take();
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    Ok(rows
+        .into_iter()
+        .map(|(name, seconds, flops, dispatches)| KernelTime {
+            kernel: name.into(),
+            seconds,
+            share: seconds / total,
+            gflops: flops / seconds / 1e9,
+            dispatches,
+        })
+        .collect())
 }
 
 /// GFLOP/s of each matmul product (forward, backward data, backward weight) of a layer of

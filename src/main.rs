@@ -57,6 +57,9 @@ enum Command {
         /// Print only JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Also GPU time per kernel over one epoch, from timestamp queries.
+        #[arg(long)]
+        profile: bool,
         /// Instead: GFLOP/s of each matmul product at 512x784x200, for every variant.
         #[arg(long)]
         matmul: bool,
@@ -315,26 +318,29 @@ fn main() -> ExitCode {
             data,
             adapter,
             json,
+            profile,
             ..
-        } => (|| {
-            let o = mlp_gpu::bench::BenchOptions {
-                batch_sizes: &batch_size,
-                epochs,
-                subset,
-                data: data.as_deref(),
-                adapter: adapter.as_deref(),
-            };
-            let cases = mlp_gpu::bench::bench(&o)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&cases).expect("plain data")
-                );
-            } else {
-                println!("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |");
-                println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-                for c in cases {
+        } => {
+            (|| {
+                let o = mlp_gpu::bench::BenchOptions {
+                    batch_sizes: &batch_size,
+                    epochs,
+                    subset,
+                    data: data.as_deref(),
+                    adapter: adapter.as_deref(),
+                    profile,
+                };
+                let cases = mlp_gpu::bench::bench(&o)?;
+                if json {
                     println!(
+                        "{}",
+                        serde_json::to_string_pretty(&cases).expect("plain data")
+                    );
+                } else {
+                    println!("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |");
+                    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+                    for c in &cases {
+                        println!(
                         "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
                         c.adapter,
                         c.batch_size,
@@ -349,10 +355,32 @@ fn main() -> ExitCode {
                         c.peak_gpu_bytes as f64 / 1e6,
                         c.matmul_variant
                     );
+                    }
+                    for c in cases.iter().filter(|c| c.profile.is_some()) {
+                        let rows = c.profile.as_deref().unwrap_or_default();
+                        let bn = if c.batch_norm {
+                            ", batch norm + dropout 0.2"
+                        } else {
+                            ""
+                        };
+                        println!("\nProfile, batch {}{bn}: kernels sum to {:.0}% of the epoch's wall time", c.batch_size, 100.0 * c.profile_coverage.unwrap_or(0.0));
+                        println!("| kernel | GPU s/epoch | share | GFLOP/s | dispatches |");
+                        println!("|---|---|---|---|---|");
+                        for r in rows {
+                            println!(
+                                "| {} | {:.3} | {:.1}% | {:.2} | {} |",
+                                r.kernel,
+                                r.seconds,
+                                100.0 * r.share,
+                                r.gflops,
+                                r.dispatches
+                            );
+                        }
+                    }
                 }
-            }
-            Ok(())
-        })(),
+                Ok(())
+            })()
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -114,6 +114,8 @@ pub struct Trainer<'a> {
     pub val_idx: Vec<u32>,
     pub test_len: usize,
     pub steps_done: u32,
+    /// Steps per submit (CHUNK_STEPS; tests set 1 to compare with step-by-step submits).
+    pub chunk_steps: usize,
 }
 
 fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
@@ -151,6 +153,7 @@ impl<'a> Trainer<'a> {
             val_idx: split.val_idx.clone(),
             test_len: split.test_idx.len(),
             steps_done: 0,
+            chunk_steps: CHUNK_STEPS,
         })
     }
 
@@ -178,10 +181,10 @@ impl<'a> Trainer<'a> {
             steps,
             ..Default::default()
         };
-        for chunk_start in (0..steps).step_by(CHUNK_STEPS) {
+        for chunk_start in (0..steps).step_by(self.chunk_steps) {
             let t0 = Instant::now();
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let chunk_end = (chunk_start + CHUNK_STEPS).min(steps);
+            let chunk_end = (chunk_start + self.chunk_steps).min(steps);
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
@@ -198,10 +201,16 @@ impl<'a> Trainer<'a> {
                     self.steps_done += 1;
                 }
             }
+            if let Some(p) = &k.profiler {
+                p.resolve(&mut encoder);
+            }
             let commands = encoder.finish();
             counts.encode_seconds += t0.elapsed().as_secs_f64();
             ctx.queue.submit([commands]);
             counts.submits += 1;
+            if let Some(p) = &k.profiler {
+                p.collect(ctx)?;
+            }
             let tick = on_chunk.clone();
             ctx.queue.on_submitted_work_done(move || tick(chunk_end));
         }

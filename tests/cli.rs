@@ -342,3 +342,50 @@ fn bad_flags_give_clear_errors() {
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn bench_json_emits_the_documented_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    // bench holds out the usual 10,000 validation images, so the set needs more than that
+    write_dataset(tmp.path(), 12_100, 10);
+    let out = run_ok(bin().args([
+        "bench",
+        "--json",
+        "--subset",
+        "2048",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "512",
+        "--data",
+        tmp.path().to_str().unwrap(),
+    ]));
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&out).expect("--json prints only JSON");
+    assert_eq!(cases.len(), 2, "plain, and batch norm with dropout");
+    for c in &cases {
+        for key in [
+            "adapter",
+            "batch_size",
+            "batch_norm",
+            "dropout",
+            "epoch_seconds_median",
+            "samples_per_second",
+            "gflops",
+            "dispatches_per_step",
+            "submits_per_epoch",
+            "host_waits_per_epoch",
+            "peak_gpu_bytes",
+            "matmul_variant",
+        ] {
+            assert!(c.get(key).is_some(), "bench --json has {key}: {c}");
+        }
+        assert_eq!(c["host_waits_per_epoch"], 1);
+        let limit = if c["batch_norm"].as_bool().unwrap() {
+            28.0
+        } else {
+            16.0
+        };
+        assert!(c["dispatches_per_step"].as_f64().unwrap() <= limit, "{c}");
+    }
+}

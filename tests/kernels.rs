@@ -113,8 +113,8 @@ fn linear_forward_case(act: Activation, what: &str) {
         let (a_at, a_len) = place(pad, &[x.len(), s.rows * s.outputs]);
         let mut acts = vec![0.0; a_len];
         acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
-        let m = model(&k, &params, &acts, &[], &[0.0], &[0]);
-        run(&m, &no_data(&k), |p| {
+        let m = model(k, &params, &acts, &[], &[0.0], &[0]);
+        run(&m, &no_data(k), |p| {
             k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act)
         });
         let mut want = vec![0.0; s.rows * s.outputs];
@@ -178,8 +178,8 @@ fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
         let mut acts = vec![0.0; a_len];
         acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(&x);
         acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
-        let m = model(&k, &params, &acts, &[], &[0.0], &[0]);
-        run(&m, &no_data(&k), |p| {
+        let m = model(k, &params, &acts, &[], &[0.0], &[0]);
+        run(&m, &no_data(k), |p| {
             k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act)
         });
         let mut want = vec![0.0; s.rows * s.inputs];
@@ -241,7 +241,7 @@ fn linear_backward_weight_and_bias_match_reference() {
             &[0.0],
             &[0],
         );
-        run(&m, &no_data(&k), |p| {
+        run(&m, &no_data(k), |p| {
             k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s)
         });
         let (mut dw, mut db) = (vec![0.0; n], vec![0.0; s.outputs]);
@@ -291,7 +291,7 @@ fn gather_normalises_images_and_labels_through_indices() {
         let mut indices: Vec<u32> = (0..images as u32).collect();
         rng.shuffle(&mut indices);
         let off = 5; // start inside the index list
-        let d = data(&k, &pixels, &labels, &indices);
+        let d = data(k, &pixels, &labels, &indices);
         let m = model(
             &k,
             &[0.0],
@@ -329,7 +329,7 @@ fn dropout_mask_equals_cpu_mask_exactly() {
             &[0.0],
             &[0],
         );
-        run(&m, &no_data(&k), |pass| k.dropout(pass, n, 0, n, mask));
+        run(&m, &no_data(k), |pass| k.dropout(pass, n, 0, n, mask));
         let got = read_f32(&m.acts, n, n);
         let mut want = vec![0.0; n];
         reference::dropout(&mut want, &x, mask);
@@ -421,7 +421,7 @@ fn batch_norm_training_forward_matches_reference() {
             &stats.flat(),
             &[0],
         );
-        run(&m, &no_data(&k), |p| {
+        run(&m, &no_data(k), |p| {
             k.batch_norm_stats(p, &at);
             k.batch_norm_apply(p, &at, false, act);
         });
@@ -473,7 +473,7 @@ fn batch_norm_evaluation_forward_uses_running_statistics() {
             &stats.flat(),
             &[0],
         );
-        run(&m, &no_data(&k), |p| k.batch_norm_apply(p, &at, true, act));
+        run(&m, &no_data(k), |p| k.batch_norm_apply(p, &at, true, act));
         let mut want = vec![0.0; z.len()];
         reference::batch_norm_apply(&mut want, &z, &gamma, &beta, &stats, true, act);
         assert_close(
@@ -514,7 +514,7 @@ fn batch_norm_backward_matches_reference() {
             &stats.flat(),
             &[0],
         );
-        run(&m, &no_data(&k), |p| {
+        run(&m, &no_data(k), |p| {
             k.batch_norm_backward_reduce(p, &at);
             k.batch_norm_backward_apply(p, &at);
         });
@@ -563,7 +563,7 @@ fn cross_entropy_case(rows: usize, classes: usize, logit_scale: f32, seed: u64) 
         &[0.0; 3],
         &[&labels[..], &vec![0; rows]].concat(),
     );
-    run(&m, &no_data(&k), |p| k.cross_entropy(p, &at));
+    run(&m, &no_data(k), |p| k.cross_entropy(p, &at));
     let (mut grad, mut preds) = (vec![0.0; n], vec![0; rows]);
     let (loss, correct) =
         reference::cross_entropy(Some(&mut grad), &mut preds, &logits, &labels, classes);
@@ -616,14 +616,14 @@ fn optimizer_case(kind: OptimizerKind, momentum: f32, weight_decay: f32) {
     };
     let mut rng = Rng::new(5);
     let mut params = random(&mut rng, n, 1.0);
-    let m = model(&k, &params, &[0.0], &[], &vec![0.0; 2 * n], &[0]);
+    let m = model(k, &params, &[0.0], &[], &vec![0.0; 2 * n], &[0]);
     let (mut m1, mut m2) = (vec![0.0; n], vec![0.0; n]);
     for t in 1..=5 {
         let grads = random(&mut rng, n, 1.0);
         ctx()
             .queue
             .write_buffer(&m.grads, 0, bytemuck::cast_slice(&grads));
-        run(&m, &no_data(&k), |p| k.optimizer_step(p, &hyper, t, n, 0));
+        run(&m, &no_data(k), |p| k.optimizer_step(p, &hyper, t, n, 0));
         match kind {
             OptimizerKind::Sgd => reference::sgd(&mut params, &mut m1, &grads, &hyper),
             OptimizerKind::Adam => {

@@ -122,9 +122,9 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
     };
     let (pixels, labels) = dataset(200, 1);
     let indices: Vec<u32> = (0..200).rev().collect();
-    let d = data(&k, &pixels, &labels, &indices);
+    let d = data(k, &pixels, &labels, &indices);
     let params = ParamLayout::new(&spec).init(Init::KaimingUniform, 4);
-    let gpu = GpuNetwork::new(ctx(), &k, &spec, &params, rows, 4, 0).unwrap();
+    let gpu = GpuNetwork::new(ctx(), k, &spec, &params, rows, 4, 0).unwrap();
     let mut cpu = Network::new(spec.clone(), params);
     let seed = 77;
     for step in 0..3u32 {
@@ -132,7 +132,7 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
         let off = step as usize * rows;
         run(&gpu.buffers, &d, |p| {
             gpu.encode_train_step(
-                &k,
+                k,
                 p,
                 &hyper,
                 seed,
@@ -226,16 +226,16 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     };
     let (pixels, labels) = dataset(512, 2);
     let indices: Vec<u32> = (0..512).collect();
-    let d = data(&k, &pixels, &labels, &indices);
+    let d = data(k, &pixels, &labels, &indices);
     let params = ParamLayout::new(&spec).init(Init::Pytorch, 0);
-    let gpu = GpuNetwork::new(ctx(), &k, &spec, &params, rows, 20, 0).unwrap();
+    let gpu = GpuNetwork::new(ctx(), k, &spec, &params, rows, 20, 0).unwrap();
     let mut cpu = Network::new(spec.clone(), params);
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
         run(&gpu.buffers, &d, |p| {
             gpu.encode_train_step(
-                &k,
+                k,
                 p,
                 &hyper,
                 5,

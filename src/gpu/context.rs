@@ -149,9 +149,12 @@ impl Context {
             max_compute_workgroups_per_dimension: have.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::default()
         };
+        // Timestamps inside passes are optional: only `bench --profile` uses them.
+        let timing =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
         let desc = wgpu::DeviceDescriptor {
             label: Some("mlp-gpu"),
-            required_features: wgpu::Features::IMMEDIATES,
+            required_features: wgpu::Features::IMMEDIATES | (adapter.features() & timing),
             required_limits: limits.clone(),
             ..Default::default()
         };

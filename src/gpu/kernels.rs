@@ -9,6 +9,7 @@ use wgpu::{BindGroupLayout, ComputePass, ComputePipeline};
 pub struct Kernel {
     pipeline: ComputePipeline,
     workgroup: u32,
+    name: &'static str,
 }
 
 /// Every compiled entry point. The wrappers for each family live in that family's module
@@ -35,6 +36,8 @@ pub struct Kernels {
     pub(crate) rmsprop: Kernel,
     dispatches: AtomicU64,
     max_groups: u32,
+    /// Timestamps around every dispatch, for `bench --profile` only.
+    pub profiler: Option<super::profile::Profiler>,
 }
 
 fn storage_layout(ctx: &Context, label: &str, count: u32, read_only: bool) -> BindGroupLayout {
@@ -87,7 +90,7 @@ impl Kernels {
                 (op, module)
             })
             .collect();
-        let kernel = |op: Op, entry: &str, workgroup: u32| {
+        let kernel = |op: Op, entry: &'static str, workgroup: u32| {
             let module = &modules
                 .iter()
                 .find(|(o, _)| *o == op)
@@ -106,6 +109,7 @@ impl Kernels {
             Kernel {
                 pipeline,
                 workgroup,
+                name: entry,
             }
         };
         let wg = variant.shape().2;
@@ -131,6 +135,7 @@ impl Kernels {
             variant,
             dispatches: AtomicU64::new(0),
             max_groups: ctx.limits.max_compute_workgroups_per_dimension,
+            profiler: None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(format!("compiling the kernels: {e}")));
@@ -160,9 +165,13 @@ impl Kernels {
         imm: &T,
         (x, y): (u32, u32),
     ) {
+        let timing = self.profiler.as_ref().map(|p| p.begin(pass, kernel.name));
         pass.set_pipeline(&kernel.pipeline);
         pass.set_immediates(0, bytemuck::bytes_of(imm));
         pass.dispatch_workgroups(x, y, 1);
+        if let (Some(p), Some(at)) = (&self.profiler, timing) {
+            p.end(pass, at);
+        }
         self.dispatches.fetch_add(1, Ordering::Relaxed);
     }
 

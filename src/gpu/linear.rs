@@ -41,6 +41,10 @@ impl Linear {
     }
 }
 
+/// Blocks (rows, columns) of the vec4 forms of forward, backward_data, backward_weight, as
+/// generated into linear.wgsl by scripts/gen_linear_vec4.py (BLOCKS there).
+pub const VEC4_BLOCKS: [(usize, usize); 3] = [(16, 16), (8, 16), (8, 16)];
+
 /// The vec4 forms need the dimensions they read along, and every offset, to be multiples
 /// of 4 floats.
 fn vec4_ok(words: &[usize]) -> bool {
@@ -54,17 +58,25 @@ impl Kernels {
         &self,
         scalar: &'a Kernel,
         vec4: &'a Kernel,
+        product: usize,
         use_vec4: bool,
         (m, n): (usize, usize),
         extra: usize,
     ) -> (&'a Kernel, u32) {
         let (tm, tn, _) = self.variant.shape();
-        let (kernel, tm, tn) = if use_vec4 {
-            (vec4, 8, 8)
+        let (kernel, (tm, tn)) = if use_vec4 {
+            (vec4, VEC4_BLOCKS[product])
         } else {
-            (scalar, tm as usize, tn as usize)
+            (scalar, (tm as usize, tn as usize))
         };
         (kernel, (m.div_ceil(tm) * n.div_ceil(tn) + extra) as u32)
+    }
+
+    /// 2 FLOPs per multiply-add of a product of this shape, for the profile.
+    fn count_flops(&self, s: LinearShape) {
+        if let Some(p) = &self.profiler {
+            p.add_flops(2.0 * (s.rows * s.inputs * s.outputs) as f64);
+        }
     }
 
     /// Whether the products of a layer of this shape at these offsets take the vec4 forms:
@@ -112,11 +124,13 @@ impl Kernels {
         let (kernel, invocations) = self.pick(
             &self.linear_forward,
             &self.linear_forward_vec4,
+            0,
             v4,
             (s.rows, s.outputs),
             0,
         );
         self.dispatch(pass, kernel, &imm, invocations);
+        self.count_flops(s);
     }
 
     /// acts[dx] = acts[dy] params[w], then, with `input_act`, the backward of the ReLU and
@@ -156,11 +170,13 @@ impl Kernels {
         let (kernel, invocations) = self.pick(
             &self.linear_backward_data,
             &self.linear_backward_data_vec4,
+            1,
             v4,
             (s.rows, s.inputs),
             0,
         );
         self.dispatch(pass, kernel, &imm, invocations);
+        self.count_flops(s);
     }
 
     /// grads[dw] = acts[dy]^T acts[x] ([out, in]) and grads[db] = column sums of acts[dy].
@@ -192,10 +208,12 @@ impl Kernels {
         let (kernel, invocations) = self.pick(
             &self.linear_backward_weight,
             &self.linear_backward_weight_vec4,
+            2,
             v4,
             (s.outputs, s.inputs),
             s.outputs,
         );
         self.dispatch(pass, kernel, &imm, invocations);
+        self.count_flops(s);
     }
 }

@@ -11,6 +11,7 @@ pub mod kernels;
 pub mod linear;
 pub mod network;
 pub mod optimizer;
+pub mod profile;
 pub mod shaders;
 
 pub use buffers::{DataBuffers, ModelBuffers};

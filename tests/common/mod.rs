@@ -17,8 +17,20 @@ pub fn ctx() -> &'static Context {
     })
 }
 
-pub fn kernels(variant: MatmulVariant) -> Kernels {
-    Kernels::with_variant(ctx(), variant).expect("kernels compile")
+/// The kernels of `variant`, compiled once per test binary (JIT compiling the unrolled
+/// matmul forms takes seconds on lavapipe).
+pub fn kernels(variant: MatmulVariant) -> &'static Kernels {
+    static CACHE: OnceLock<Vec<Kernels>> = OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        MatmulVariant::ALL
+            .iter()
+            .map(|&v| Kernels::with_variant(ctx(), v).expect("kernels compile"))
+            .collect()
+    });
+    &all[MatmulVariant::ALL
+        .iter()
+        .position(|&v| v == variant)
+        .expect("a known variant")]
 }
 
 pub fn random(rng: &mut Rng, n: usize, bound: f32) -> Vec<f32> {
