@@ -233,14 +233,7 @@ fn linear_backward_weight_and_bias_match_reference() {
         acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
         let (g_at, g_len) = place(pad, &[n, s.outputs]);
         // grads start as garbage: the kernel must overwrite, not accumulate
-        let m = model(
-            &k,
-            &vec![0.0; g_len],
-            &acts,
-            &vec![7.0; g_len],
-            &[0.0],
-            &[0],
-        );
+        let m = model(k, &vec![0.0; g_len], &acts, &vec![7.0; g_len], &[0.0], &[0]);
         run(&m, &no_data(k), |p| {
             k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s)
         });
@@ -293,7 +286,7 @@ fn gather_normalises_images_and_labels_through_indices() {
         let off = 5; // start inside the index list
         let d = data(k, &pixels, &labels, &indices);
         let m = model(
-            &k,
+            k,
             &[0.0],
             &vec![0.0; 4 + rows * 784],
             &[],
@@ -322,7 +315,7 @@ fn dropout_mask_equals_cpu_mask_exactly() {
     for p in [0.1, 0.5, 0.9] {
         let mask = mask(p, 2);
         let m = model(
-            &k,
+            k,
             &[0.0],
             &[&x[..], &vec![0.0; n]].concat(),
             &[],
@@ -414,7 +407,7 @@ fn batch_norm_training_forward_matches_reference() {
             stats: 0,
         };
         let m = model(
-            &k,
+            k,
             &[&gamma[..], &beta].concat(),
             &[&z[..], &vec![0.0; z.len()]].concat(),
             &[],
@@ -466,7 +459,7 @@ fn batch_norm_evaluation_forward_uses_running_statistics() {
             stats: 0,
         };
         let m = model(
-            &k,
+            k,
             &[&gamma[..], &beta].concat(),
             &[&z[..], &vec![0.0; z.len()]].concat(),
             &[],
@@ -507,7 +500,7 @@ fn batch_norm_backward_matches_reference() {
             stats: 0,
         };
         let m = model(
-            &k,
+            k,
             &[&gamma[..], &beta].concat(),
             &[&z[..], &g].concat(),
             &vec![0.0; 2 * f],
