@@ -549,7 +549,7 @@ fn cross_entropy_case(rows: usize, classes: usize, logit_scale: f32, seed: u64) 
         slot: 1,
     };
     let m = model(
-        &k,
+        k,
         &[0.0],
         &[&logits[..], &vec![0.0; n]].concat(),
         &[],
