@@ -63,8 +63,10 @@ impl Op {
 /// Each is the same WGSL with different constants; which wins depends on the adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// 8x8 outputs per invocation, workgroup 64: for CPU adapters (lavapipe), where each
-    /// invocation is a SIMD lane and large register blocks amortise the gathers.
+    /// 8x8 outputs per invocation, workgroups of 8: for CPU adapters (lavapipe), where each
+    /// invocation is a SIMD lane (8 per AVX2 vector), large blocks amortise the per-lane
+    /// loads, and a whole workgroup runs on one thread, so small workgroups spread a small
+    /// batch over all cores.
     Block8x8,
     /// 4x4 outputs per invocation, workgroup 64: for GPUs, more invocations in flight and
     /// fewer registers each.
@@ -91,11 +93,8 @@ impl MatmulVariant {
 
     /// (TM, TN, WG)
     pub fn shape(self) -> (u32, u32, u32) {
-        if let (Ok(a), Ok(b)) = (std::env::var("TM"), std::env::var("TN")) {
-            return (a.parse().unwrap(), b.parse().unwrap(), 64);
-        }
         match self {
-            MatmulVariant::Block8x8 => (8, 8, 64),
+            MatmulVariant::Block8x8 => (8, 8, 8),
             MatmulVariant::Block4x4 => (4, 4, 64),
         }
     }
