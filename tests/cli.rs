@@ -389,3 +389,29 @@ fn bench_json_emits_the_documented_keys() {
         assert!(c["dispatches_per_step"].as_f64().unwrap() <= limit, "{c}");
     }
 }
+
+#[test]
+fn diverging_run_reports_diverged_and_exits_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 600, 50);
+    let out = tmp.path().join("run");
+    let mut args = train_args(&data, &out);
+    args.extend(["--lr", "1e30", "--json"].map(String::from));
+    let o = bin().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "a diverged run is a result, not a failure: {stderr}"
+    );
+    assert!(stderr.contains("diverged"), "it warns: {stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&String::from_utf8(o.stdout).unwrap()).unwrap();
+    assert_eq!(summary["status"], "diverged");
+    assert_eq!(
+        summary["epochs_run"], 1,
+        "training stops at the first non-finite epoch"
+    );
+    assert!(out.join("model.safetensors").exists() && out.join("metrics.jsonl").exists());
+}
