@@ -87,7 +87,7 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
             let mut counts = Default::default();
             for epoch in 0..=o.epochs {
                 let t0 = Instant::now();
-                let (_, n) = t.train_epoch(epoch, |_| {}).map_err(|e| e.to_string())?;
+                let (_, n) = t.train_epoch(epoch, None).map_err(|e| e.to_string())?;
                 if epoch > 0 {
                     times.push(t0.elapsed().as_secs_f64());
                     counts = n;
@@ -152,7 +152,7 @@ fn profile_epoch(
     t.chunk_steps = (crate::gpu::profile::CAPACITY as usize / (2 * per_step))
         .clamp(1, crate::train::CHUNK_STEPS);
     p.take(); // the totals start with this epoch
-    t.train_epoch(0, |_| {}).map_err(|e| e.to_string())?;
+    t.train_epoch(0, None).map_err(|e| e.to_string())?;
     let rows = p.take();
     let total: f64 = rows.iter().map(|r| r.1).sum();
     Ok(rows

@@ -102,10 +102,8 @@ fn progress(steps: usize, quiet: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(steps as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "  {pos}/{len} steps [{bar:30}] {per_sec} {elapsed}",
-        )
-        .expect("valid template"),
+        indicatif::ProgressStyle::with_template("  {pos}/{len} steps [{bar:30}] {msg} {elapsed}")
+            .expect("valid template"),
     );
     bar
 }
@@ -157,12 +155,21 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
     }
     let mut metrics: Vec<EpochMetrics> = Vec::new();
     let mut status = "completed";
+    let trainer_len = trainer.train_idx.len();
     for epoch in 0..c.epochs {
         let bar = progress(trainer.steps_per_epoch(), o.quiet);
-        let tick = bar.clone();
         let t0 = Instant::now();
+        let report = |steps: usize, loss: f64| {
+            let samples = (steps * c.batch_size).min(trainer_len);
+            bar.set_position(steps as u64);
+            bar.set_message(format!(
+                "{:.0} samples/s, loss {loss:.4}",
+                samples as f64 / t0.elapsed().as_secs_f64()
+            ));
+        };
+        let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
         let (train_loss, _) = trainer
-            .train_epoch(epoch, move |s| tick.set_position(s as u64))
+            .train_epoch(epoch, shown)
             .map_err(|e| e.to_string())?;
         let epoch_seconds = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();

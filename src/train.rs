@@ -162,11 +162,13 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains one epoch (0-based `epoch`); returns the mean training loss per sample and
-    /// what it cost. `on_chunk(steps done)` is called as the GPU finishes each chunk.
+    /// what it cost. With `progress`, each chunk's loss sums are also copied out and
+    /// `progress(steps done, mean loss so far)` runs as the GPU finishes each chunk (the host
+    /// polls for them once everything is submitted; the benchmark passes None).
     pub fn train_epoch(
         &mut self,
         epoch: usize,
-        on_chunk: impl Fn(usize) + Send + Sync + Clone + 'static,
+        progress: Option<&dyn Fn(usize, f64)>,
     ) -> Result<(f64, EpochCounts), GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
         let order = epoch_order(&self.train_idx, self.config.seed, epoch);
@@ -181,6 +183,8 @@ impl<'a> Trainer<'a> {
             steps,
             ..Default::default()
         };
+        // Per chunk with progress: its loss slots' copy, when it is mapped, steps done, rows.
+        let mut pending = std::collections::VecDeque::new();
         for chunk_start in (0..steps).step_by(self.chunk_steps) {
             let t0 = Instant::now();
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -201,18 +205,42 @@ impl<'a> Trainer<'a> {
                     self.steps_done += 1;
                 }
             }
+            if progress.is_some() {
+                let bytes = 8 * (chunk_end - chunk_start) as u64;
+                let copy = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("progress"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let from = 4 * (self.net.state.slots + 2 * chunk_start) as u64;
+                encoder.copy_buffer_to_buffer(&self.net.buffers.state, from, &copy, 0, bytes);
+                let rows: usize = (chunk_start..chunk_end).map(|s| b.min(n - s * b)).sum();
+                pending.push_back((copy, chunk_end, rows, None));
+            }
             if let Some(p) = &k.profiler {
                 p.resolve(&mut encoder);
             }
             let commands = encoder.finish();
             counts.encode_seconds += t0.elapsed().as_secs_f64();
-            ctx.queue.submit([commands]);
+            let submitted = ctx.queue.submit([commands]);
             counts.submits += 1;
+            if let Some(last) = pending.back_mut() {
+                last.3.get_or_insert(submitted);
+            }
             if let Some(p) = &k.profiler {
                 p.collect(ctx)?;
             }
-            let tick = on_chunk.clone();
-            ctx.queue.on_submitted_work_done(move || tick(chunk_end));
+        }
+        if let Some(report) = progress {
+            let (mut loss, mut rows) = (0.0, 0);
+            for (copy, done, chunk_rows, submitted) in pending {
+                let submitted = submitted.expect("every chunk is submitted");
+                let sums: Vec<f32> = crate::gpu::buffers::read_mapped(ctx, &copy, submitted)?;
+                loss += sums.chunks(2).map(|c| f64::from(c[0])).sum::<f64>();
+                rows += chunk_rows;
+                report(done, loss / rows as f64);
+            }
         }
         counts.dispatches = k.dispatch_count() - dispatches_before;
         // The one host wait of the epoch: the per-step loss sums.

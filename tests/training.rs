@@ -56,7 +56,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
         t.chunk_steps = chunk;
         let mut losses = Vec::new();
         for epoch in 0..2 {
-            let (loss, counts) = t.train_epoch(epoch, |_| {}).unwrap();
+            let (loss, counts) = t.train_epoch(epoch, None).unwrap();
             assert_eq!(counts.host_waits, 1, "one host wait per epoch");
             assert_eq!(counts.submits, counts.steps.div_ceil(chunk));
             losses.push(loss);
@@ -69,4 +69,32 @@ fn chunked_epoch_equals_step_by_step_epoch() {
     }
     assert!(results[0].0.iter().all(|l| l.is_finite()));
     assert_eq!(results[0], results[1]);
+}
+
+/// With a progress report, every chunk reports as the GPU finishes it, in order, and the
+/// last report is the epoch's mean loss.
+#[test]
+fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
+    let k = Kernels::new(ctx()).unwrap();
+    let spec = SplitSpec {
+        split_seed: 1,
+        val_size: 100,
+        subset: None,
+        eval_subset: None,
+    };
+    let split = Split::new(images(3600, 1), images(100, 2), spec).unwrap();
+    let mut t = Trainer::new(ctx(), &k, config(), &split).unwrap();
+    t.chunk_steps = 16;
+    let seen = std::cell::RefCell::new(Vec::new());
+    let report = |steps: usize, loss: f64| seen.borrow_mut().push((steps, loss));
+    let (loss, counts) = t.train_epoch(0, Some(&report)).unwrap();
+    let seen = seen.into_inner();
+    assert_eq!(seen.len(), counts.submits);
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    let (steps, last) = *seen.last().unwrap();
+    assert_eq!(steps, counts.steps);
+    assert!(
+        (last - loss).abs() < 1e-9,
+        "last report {last} vs epoch loss {loss}"
+    );
 }

@@ -174,13 +174,26 @@ pub fn read_words<T: bytemuck::Pod>(
     });
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     encoder.copy_buffer_to_buffer(buffer, 4 * offset as u64, &staging, 0, bytes);
-    ctx.queue.submit([encoder.finish()]);
+    let submitted = ctx.queue.submit([encoder.finish()]);
+    read_mapped(ctx, &staging, submitted)
+}
+
+/// Maps a MAP_READ buffer whose copy went in submission `submitted`, waits for that
+/// submission only, and reads the buffer.
+pub fn read_mapped<T: bytemuck::Pod>(
+    ctx: &Context,
+    staging: &Buffer,
+    submitted: wgpu::SubmissionIndex,
+) -> Result<Vec<T>, GpuError> {
     let (tx, rx) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
     ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submitted),
+            timeout: None,
+        })
         .map_err(|e| GpuError::Device(e.to_string()))?;
     rx.recv()
         .map_err(|e| GpuError::Device(e.to_string()))?
