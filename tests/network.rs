@@ -84,6 +84,35 @@ fn dataset(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
     (pixels, labels)
 }
 
+/// Runs training step `step` on the GPU over rows off..off+rows of the index list, and
+/// returns the same batch gathered on the CPU (inputs, labels).
+#[allow(clippy::too_many_arguments)]
+fn gpu_step_and_cpu_batch(
+    gpu: &GpuNetwork,
+    k: &mlp_gpu::gpu::Kernels,
+    d: &mlp_gpu::gpu::DataBuffers,
+    hyper: &Hyper,
+    seed: u32,
+    step: u32,
+    off: usize,
+    rows: usize,
+    (pixels, labels, indices): (&[u8], &[u8], &[u32]),
+) -> (Vec<f32>, Vec<u32>) {
+    let s = Step {
+        index_off: off,
+        rows,
+        step,
+        slot: step as usize,
+    };
+    run(&gpu.buffers, d, |p| {
+        gpu.encode_train_step(k, p, hyper, seed, s)
+    });
+    let mut x = vec![0.0; rows * 784];
+    let mut y = vec![0; rows];
+    reference::gather(&mut x, &mut y, pixels, labels, &indices[off..off + rows]);
+    (x, y)
+}
+
 /// Copies the GPU's parameters, optimizer moments and batch-norm statistics into `cpu`.
 fn sync_from_gpu(cpu: &mut Network, gpu: &GpuNetwork) {
     let c = ctx();
@@ -130,23 +159,17 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
     for step in 0..3u32 {
         sync_from_gpu(&mut cpu, &gpu);
         let off = step as usize * rows;
-        run(&gpu.buffers, &d, |p| {
-            gpu.encode_train_step(
-                k,
-                p,
-                &hyper,
-                seed,
-                Step {
-                    index_off: off,
-                    rows,
-                    step,
-                    slot: step as usize,
-                },
-            )
-        });
-        let mut x = vec![0.0; rows * 784];
-        let mut y = vec![0; rows];
-        reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
+        let (x, y) = gpu_step_and_cpu_batch(
+            &gpu,
+            k,
+            &d,
+            &hyper,
+            seed,
+            step,
+            off,
+            rows,
+            (&pixels, &labels, &indices),
+        );
         let f = cpu.forward(&x, rows, true, seed, step);
         let mut dlogits = vec![0.0; rows * 10];
         let mut preds = vec![0; rows];
@@ -233,23 +256,17 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
-        run(&gpu.buffers, &d, |p| {
-            gpu.encode_train_step(
-                k,
-                p,
-                &hyper,
-                5,
-                Step {
-                    index_off: off,
-                    rows,
-                    step,
-                    slot: step as usize,
-                },
-            )
-        });
-        let mut x = vec![0.0; rows * 784];
-        let mut y = vec![0; rows];
-        reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
+        let (x, y) = gpu_step_and_cpu_batch(
+            &gpu,
+            k,
+            &d,
+            &hyper,
+            5,
+            step,
+            off,
+            rows,
+            (&pixels, &labels, &indices),
+        );
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
     }
     let gpu_losses: Vec<f32> = gpu

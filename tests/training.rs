@@ -18,6 +18,17 @@ fn images(n: usize, seed: u64) -> Images {
     }
 }
 
+/// 3,500 training images (100 held out) and 100 test images, random.
+fn split() -> Split {
+    let spec = SplitSpec {
+        split_seed: 1,
+        val_size: 100,
+        subset: None,
+        eval_subset: None,
+    };
+    Split::new(images(3600, 1), images(100, 2), spec).unwrap()
+}
+
 fn config() -> TrainConfig {
     TrainConfig {
         hidden: vec![64, 32],
@@ -43,13 +54,7 @@ fn config() -> TrainConfig {
 #[test]
 fn chunked_epoch_equals_step_by_step_epoch() {
     let k = Kernels::new(ctx()).unwrap();
-    let spec = SplitSpec {
-        split_seed: 1,
-        val_size: 100,
-        subset: None,
-        eval_subset: None,
-    };
-    let split = Split::new(images(3600, 1), images(100, 2), spec).unwrap();
+    let split = split();
     let mut results = Vec::new();
     for chunk in [mlp_gpu::train::CHUNK_STEPS, 1] {
         let mut t = Trainer::new(ctx(), &k, config(), &split).unwrap();
@@ -76,13 +81,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
 #[test]
 fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
     let k = Kernels::new(ctx()).unwrap();
-    let spec = SplitSpec {
-        split_seed: 1,
-        val_size: 100,
-        subset: None,
-        eval_subset: None,
-    };
-    let split = Split::new(images(3600, 1), images(100, 2), spec).unwrap();
+    let split = split();
     let mut t = Trainer::new(ctx(), &k, config(), &split).unwrap();
     t.chunk_steps = 16;
     let seen = std::cell::RefCell::new(Vec::new());
