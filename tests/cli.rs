@@ -187,6 +187,38 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
     assert_eq!(e["test_accuracy"], summary["test_accuracy"]);
     assert_eq!(e["per_class"].as_array().unwrap().len(), 10);
 
+    // a corrupt or mismatched model file is one clear line, not a panic
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::copy(run1.join("config.json"), broken.join("config.json")).unwrap();
+    let eval_broken = |what: &str, expect: &str| {
+        let stderr = run_err(&[
+            "eval",
+            "--model",
+            broken.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert!(
+            stderr.contains("model.safetensors") && stderr.contains(expect),
+            "{what}: {stderr}"
+        );
+    };
+    eval_broken("missing", "cannot read");
+    std::fs::write(broken.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    eval_broken("truncated", "not a valid safetensors file");
+    std::fs::write(
+        broken.join("model.safetensors"),
+        b"definitely not safetensors",
+    )
+    .unwrap();
+    eval_broken("not safetensors", "not a valid safetensors file");
+    let mut other = config.clone();
+    other["hidden"] = serde_json::json!([100, 200, 200]);
+    std::fs::write(broken.join("config.json"), other.to_string()).unwrap();
+    std::fs::write(broken.join("model.safetensors"), &bytes).unwrap();
+    eval_broken("another network", "shape");
+
     // --config reruns the same settings, to the last bit
     let run2 = tmp.path().join("run2");
     let cfg = run1.join("config.json");
