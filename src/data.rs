@@ -48,18 +48,14 @@ pub fn find_dir(flag: Option<&Path>) -> Result<PathBuf, DataError> {
         // An explicit directory is used as given, so its problems are reported.
         return Ok(dir.to_path_buf());
     }
-    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(env) = std::env::var_os("FASHION_MNIST_DIR") {
         return Ok(PathBuf::from(env));
     }
-    candidates.push("data/fashion-mnist".into());
-    candidates.push("/usr/share/datasets/fashion-mnist".into());
-    for c in &candidates {
-        if c.join("train-images-idx3-ubyte.gz").exists()
-            || c.join("train-images-idx3-ubyte").exists()
-        {
-            return Ok(c.clone());
-        }
+    let candidates = ["data/fashion-mnist", "/usr/share/datasets/fashion-mnist"].map(PathBuf::from);
+    if let Some(dir) = candidates.iter().find(|c| {
+        c.join("train-images-idx3-ubyte.gz").exists() || c.join("train-images-idx3-ubyte").exists()
+    }) {
+        return Ok(dir.clone());
     }
     Err(DataError::NotFound {
         looked: candidates
@@ -70,7 +66,7 @@ pub fn find_dir(flag: Option<&Path>) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Reads `<dir>/<stem>` or `<dir>/<stem>.gz`, decompressed, at most `limit` bytes.
+/// Reads `<dir>/<stem>.gz` or `<dir>/<stem>`, decompressed (at most 64 MiB).
 fn read_file(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     let plain = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));

@@ -1,6 +1,5 @@
 //! Wrappers for `shaders/linear.wgsl`. Offsets are in f32 words of the buffer named.
 
-use super::kernels::Kernel;
 use super::Kernels;
 use crate::ops::{Activation, LinearShape};
 use bytemuck::{Pod, Zeroable};
@@ -45,6 +44,14 @@ impl Linear {
 /// generated into linear.wgsl by scripts/gen_linear_vec4.py (BLOCKS there).
 pub const VEC4_BLOCKS: [(usize, usize); 3] = [(16, 16), (8, 16), (8, 16)];
 
+/// The three products of a layer, in the order of VEC4_BLOCKS.
+#[derive(Clone, Copy)]
+enum Product {
+    Forward,
+    BackwardData,
+    BackwardWeight,
+}
+
 /// The vec4 forms need the dimensions they read along, and every offset, to be multiples
 /// of 4 floats.
 fn vec4_ok(words: &[usize]) -> bool {
@@ -52,29 +59,55 @@ fn vec4_ok(words: &[usize]) -> bool {
 }
 
 impl Kernels {
-    /// The scalar or the vec4 form of a product, and how many invocations cover the blocks
-    /// of C [m, n] (see `origin` in linear.wgsl) plus `extra` more.
-    fn pick<'a>(
+    /// Dispatches the scalar or the vec4 form of `product` for a layer of shape `s` whose
+    /// operands start at `operands`: enough invocations for the blocks of its output C
+    /// (see `origin` in linear.wgsl), plus one per output feature for the bias gradient.
+    fn dispatch_product<T: bytemuck::Pod>(
         &self,
-        scalar: &'a Kernel,
-        vec4: &'a Kernel,
-        product: usize,
-        use_vec4: bool,
-        (m, n): (usize, usize),
-        extra: usize,
-    ) -> (&'a Kernel, u32) {
+        pass: &mut wgpu::ComputePass<'_>,
+        product: Product,
+        s: LinearShape,
+        operands: &[usize],
+        imm: &T,
+    ) {
+        let (fwd, data, weight) = self.linear_uses_vec4(s, operands);
+        let (scalar, vec4, use_vec4, (m, n), extra) = match product {
+            Product::Forward => (
+                &self.linear_forward,
+                &self.linear_forward_vec4,
+                fwd,
+                (s.rows, s.outputs),
+                0,
+            ),
+            Product::BackwardData => (
+                &self.linear_backward_data,
+                &self.linear_backward_data_vec4,
+                data,
+                (s.rows, s.inputs),
+                0,
+            ),
+            Product::BackwardWeight => (
+                &self.linear_backward_weight,
+                &self.linear_backward_weight_vec4,
+                weight,
+                (s.outputs, s.inputs),
+                s.outputs,
+            ),
+        };
         let (tm, tn, _) = self.variant.shape();
         let (kernel, (tm, tn)) = if use_vec4 {
-            (vec4, VEC4_BLOCKS[product])
+            (vec4, VEC4_BLOCKS[product as usize])
         } else {
             (scalar, (tm as usize, tn as usize))
         };
-        (kernel, (m.div_ceil(tm) * n.div_ceil(tn) + extra) as u32)
-    }
-
-    /// 2 FLOPs per multiply-add of a product of this shape, for the profile.
-    fn count_flops(&self, s: LinearShape) {
+        self.dispatch(
+            pass,
+            kernel,
+            imm,
+            (m.div_ceil(tm) * n.div_ceil(tn) + extra) as u32,
+        );
         if let Some(p) = &self.profiler {
+            // 2 FLOPs per multiply-add
             p.add_flops(2.0 * (s.rows * s.inputs * s.outputs) as f64);
         }
     }
@@ -120,17 +153,7 @@ impl Kernels {
             ..Default::default()
         }
         .with_activation(act);
-        let v4 = self.linear_uses_vec4(s, &[x, w]).0;
-        let (kernel, invocations) = self.pick(
-            &self.linear_forward,
-            &self.linear_forward_vec4,
-            0,
-            v4,
-            (s.rows, s.outputs),
-            0,
-        );
-        self.dispatch(pass, kernel, &imm, invocations);
-        self.count_flops(s);
+        self.dispatch_product(pass, Product::Forward, s, &[x, w], &imm);
     }
 
     /// acts[dx] = acts[dy] params[w], then, with `input_act`, the backward of the ReLU and
@@ -166,17 +189,7 @@ impl Kernels {
             imm = imm.with_activation(act);
             imm.relu = 1;
         }
-        let v4 = self.linear_uses_vec4(s, &[dy, w]).1;
-        let (kernel, invocations) = self.pick(
-            &self.linear_backward_data,
-            &self.linear_backward_data_vec4,
-            1,
-            v4,
-            (s.rows, s.inputs),
-            0,
-        );
-        self.dispatch(pass, kernel, &imm, invocations);
-        self.count_flops(s);
+        self.dispatch_product(pass, Product::BackwardData, s, &[dy, w], &imm);
     }
 
     /// grads[dw] = acts[dy]^T acts[x] ([out, in]) and grads[db] = column sums of acts[dy].
@@ -204,16 +217,6 @@ impl Kernels {
             aux_off: db as u32,
             ..Default::default()
         };
-        let v4 = self.linear_uses_vec4(s, &[dy, x]).2;
-        let (kernel, invocations) = self.pick(
-            &self.linear_backward_weight,
-            &self.linear_backward_weight_vec4,
-            2,
-            v4,
-            (s.outputs, s.inputs),
-            s.outputs,
-        );
-        self.dispatch(pass, kernel, &imm, invocations);
-        self.count_flops(s);
+        self.dispatch_product(pass, Product::BackwardWeight, s, &[dy, x], &imm);
     }
 }
