@@ -50,11 +50,11 @@ pub struct BenchOptions<'a> {
 }
 
 pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
-    let ctx = Context::new(o.adapter).map_err(|e| e.to_string())?;
-    let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
+    let session = crate::run::Session::open(o.data, o.adapter)?;
+    let (ctx, kernels) = (&session.ctx, &session.kernels);
     let profiled = if o.profile {
-        let mut k = Kernels::new(&ctx).map_err(|e| e.to_string())?;
-        k.profiler = Some(crate::gpu::profile::Profiler::new(&ctx).map_err(|e| e.to_string())?);
+        let mut k = Kernels::new(ctx).map_err(|e| e.to_string())?;
+        k.profiler = Some(crate::gpu::profile::Profiler::new(ctx).map_err(|e| e.to_string())?);
         Some(k)
     } else {
         None
@@ -80,9 +80,8 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 eval_subset: Some(1),
             };
             crate::run::validate(&c)?;
-            let split = crate::run::load_split(&c, o.data)?;
-            let mut t =
-                Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
+            let split = session.split(&c)?;
+            let mut t = session.trainer(&c)?;
             let mut times = Vec::new();
             let mut counts = Default::default();
             for epoch in 0..=o.epochs {
@@ -99,7 +98,7 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
             let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
             let (profile, profile_coverage) = match &profiled {
                 Some(pk) => {
-                    let rows = profile_epoch(&ctx, pk, &c, &split)?;
+                    let rows = profile_epoch(&session, pk, &c, &split)?;
                     let total: f64 = rows.iter().map(|r| r.seconds).sum();
                     (Some(rows), Some(total / median))
                 }
@@ -118,8 +117,8 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 host_waits_per_epoch: counts.host_waits,
                 encode_seconds_per_epoch: counts.encode_seconds,
                 peak_gpu_bytes: t.net.buffers.bytes()
-                    + t.train.buffers.bytes()
-                    + t.test.buffers.bytes(),
+                    + t.data.train.buffers.bytes()
+                    + t.data.test.buffers.bytes(),
                 matmul_variant: kernels.variant.name().into(),
                 profile,
                 profile_coverage,
@@ -140,13 +139,13 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
 
 /// One epoch with timestamps around every dispatch: GPU seconds per kernel.
 fn profile_epoch(
-    ctx: &Context,
+    s: &crate::run::Session,
     k: &Kernels,
     c: &TrainConfig,
     split: &crate::data::Split,
 ) -> Result<Vec<KernelTime>, String> {
     let p = k.profiler.as_ref().expect("a profiling kernel set");
-    let mut t = Trainer::new(ctx, k, c.clone(), split).map_err(|e| e.to_string())?;
+    let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), split).map_err(|e| e.to_string())?;
     // A chunk's timestamps must fit one query set: two per dispatch.
     let per_step = 4 * c.hidden.len() + 8;
     t.chunk_steps = (crate::gpu::profile::CAPACITY as usize / (2 * per_step))

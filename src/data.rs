@@ -158,11 +158,24 @@ pub fn load(dir: &Path, prefix: &str) -> Result<Images, DataError> {
     })
 }
 
-/// The training images on the GPU once; the three index lists into them or the test set.
-pub struct Split {
+/// Fashion-MNIST's two parts, as read from a directory.
+pub struct Fashion {
     pub train: Images,
     pub test: Images,
-    /// Indices into `train` used for training and held out for validation.
+}
+
+impl Fashion {
+    pub fn load(dir: &Path) -> Result<Fashion, DataError> {
+        Ok(Fashion {
+            train: load(dir, "train")?,
+            test: load(dir, "t10k")?,
+        })
+    }
+}
+
+/// Which images a run trains, validates and tests on: indices into the training images
+/// (train and validation) and into the test images.
+pub struct Split {
     pub train_idx: Vec<u32>,
     pub val_idx: Vec<u32>,
     pub test_idx: Vec<u32>,
@@ -177,9 +190,9 @@ pub struct SplitSpec {
 }
 
 impl Split {
-    /// A shuffle of the training images by `split_seed`: the last `val_size` are held out.
-    pub fn new(train: Images, test: Images, s: SplitSpec) -> Result<Split, String> {
-        let n = train.len();
+    /// A shuffle of the `n` training images by `split_seed`: the last `val_size` are held
+    /// out; `tests` test images.
+    pub fn new(n: usize, tests: usize, s: SplitSpec) -> Result<Split, String> {
         if s.val_size >= n {
             return Err(format!(
                 "--val-size {} leaves no training data (the training set has {n} images)",
@@ -190,7 +203,7 @@ impl Split {
         Rng::new(s.split_seed).shuffle(&mut order);
         let mut val_idx = order.split_off(n - s.val_size);
         let mut train_idx = order;
-        let mut test_idx: Vec<u32> = (0..test.len() as u32).collect();
+        let mut test_idx: Vec<u32> = (0..tests as u32).collect();
         if let Some(k) = s.subset {
             if k > train_idx.len() {
                 return Err(format!(
@@ -205,8 +218,6 @@ impl Split {
             test_idx.truncate(k);
         }
         Ok(Split {
-            train,
-            test,
             train_idx,
             val_idx,
             test_idx,

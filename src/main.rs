@@ -4,10 +4,14 @@
 use clap::{Args, Parser, Subcommand};
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
-use mlp_gpu::run::{self, SavedConfig, TrainOptions, CLASS_NAMES};
+use mlp_gpu::run::{self, RunOptions, SavedConfig, Session, Status, CLASS_NAMES};
+use mlp_gpu::sweep::{self, Grid, Shard};
 use mlp_gpu::train::TrainConfig;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser)]
 #[command(
@@ -24,8 +28,18 @@ struct Cli {
 enum Command {
     /// List the GPU adapters and mark the default.
     Devices,
-    /// Train a network and save it with its metrics.
+    /// Train a network and save it with its metrics (and a checkpoint after every epoch).
     Train(TrainArgs),
+    /// Train every combination of list-valued settings, one run folder each; resumable.
+    Sweep(SweepArgs),
+    /// Rerun the whole Fashion-MNIST study of the report, then write its report.
+    Reproduce(ReproduceArgs),
+    /// Write report.md, figures/*.svg and results.csv from run folders, without training.
+    Report {
+        /// Folders of runs (a sweep's or reproduce's --out); shards are merged.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
     /// Score a saved model on the test set.
     Eval {
         /// A run directory written by `train` (config.json + model.safetensors).
@@ -66,17 +80,18 @@ enum Command {
     },
 }
 
+/// The settings of a run. In `sweep` the list-valued ones take comma-separated lists.
 #[derive(Args)]
-struct TrainArgs {
+struct Settings {
     /// Hidden layer sizes [200,200,200].
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// [sgd]
-    #[arg(long, value_enum)]
-    optimizer: Option<OptimizerKind>,
+    #[arg(long, value_enum, value_delimiter = ',')]
+    optimizer: Vec<OptimizerKind>,
     /// Learning rate [0.05].
-    #[arg(long)]
-    lr: Option<f32>,
+    #[arg(long, value_delimiter = ',')]
+    lr: Vec<f32>,
     /// [0]
     #[arg(long)]
     momentum: Option<f32>,
@@ -87,20 +102,20 @@ struct TrainArgs {
     #[arg(long)]
     epochs: Option<usize>,
     /// [512]
-    #[arg(long)]
-    batch_size: Option<usize>,
+    #[arg(long, value_delimiter = ',')]
+    batch_size: Vec<usize>,
     /// Drop probability after each hidden layer [0].
-    #[arg(long)]
-    dropout: Option<f32>,
+    #[arg(long, value_delimiter = ',')]
+    dropout: Vec<f32>,
     /// [pytorch]
-    #[arg(long, value_enum)]
-    init: Option<Init>,
-    /// Batch normalisation after each hidden linear layer.
-    #[arg(long)]
-    batch_norm: bool,
+    #[arg(long, value_enum, value_delimiter = ',')]
+    init: Vec<Init>,
+    /// Batch normalisation after each hidden linear layer (bare: true; or =false,true).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_delimiter = ',')]
+    batch_norm: Vec<bool>,
     /// Seed for initialisation, shuffling and dropout [0].
-    #[arg(long)]
-    seed: Option<u64>,
+    #[arg(long, value_delimiter = ',')]
+    seed: Vec<u64>,
     /// Seed of the train/validation split [1234].
     #[arg(long)]
     split_seed: Option<u64>,
@@ -118,18 +133,67 @@ struct TrainArgs {
     /// Adapter index or part of its name (see `mlp-gpu devices`).
     #[arg(long)]
     adapter: Option<String>,
+    /// Only errors and results.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    settings: Settings,
     /// Output directory [runs/<timestamp>].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rerun the settings of a saved config.json; flags given beside it override.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Only errors and results.
-    #[arg(long)]
-    quiet: bool,
+    /// Continue an interrupted run in this directory from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["out", "config"])]
+    resume: Option<PathBuf>,
     /// Print the summary as JSON only on stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    settings: Settings,
+    /// Directory of the run folders; rerunning skips finished runs.
+    #[arg(long)]
+    out: PathBuf,
+    /// Run only the I-th of N interleaved slices of the runs, e.g. 2/4.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Print the runs' results as JSON only on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Seeds; each runs the whole study [0].
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// [10]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// [512]
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    subset: Option<usize>,
+    #[arg(long)]
+    eval_subset: Option<usize>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    adapter: Option<String>,
+    #[arg(long, default_value = "study")]
+    out: PathBuf,
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn defaults() -> TrainConfig {
@@ -152,45 +216,240 @@ fn defaults() -> TrainConfig {
     }
 }
 
+impl Settings {
+    /// `base` with the single-valued settings applied, and the lists as a grid.
+    fn apply(&self, mut c: TrainConfig) -> (TrainConfig, Grid) {
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f.clone() { c.$f = v; })* };
+        }
+        set!(hidden, momentum, weight_decay, epochs, split_seed, val_size);
+        c.subset = self.subset.or(c.subset);
+        c.eval_subset = self.eval_subset.or(c.eval_subset);
+        let grid = Grid {
+            optimizer: self.optimizer.clone(),
+            lr: self.lr.clone(),
+            dropout: self.dropout.clone(),
+            init: self.init.clone(),
+            batch_size: self.batch_size.clone(),
+            seed: self.seed.clone(),
+            batch_norm: self.batch_norm.clone(),
+        };
+        (c, grid)
+    }
+
+    fn session(&self) -> Result<Session, String> {
+        Session::open(self.data.as_deref(), self.adapter.as_deref())
+    }
+}
+
 impl TrainArgs {
     fn config(&self) -> Result<TrainConfig, String> {
-        let mut c = match &self.config {
+        let base = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("--config {}: cannot read: {e}", path.display()))?;
-                serde_json::from_str::<SavedConfig>(&text)
-                    .map_err(|e| {
-                        format!(
-                            "--config {}: not a config.json written by mlp-gpu: {e}",
-                            path.display()
-                        )
-                    })?
+                run::read_json::<SavedConfig>(path)
+                    .map_err(|e| format!("--config {e}"))?
                     .train
             }
             None => defaults(),
         };
-        macro_rules! set {
-            ($($f:ident),*) => { $(if let Some(v) = self.$f.clone() { c.$f = v; })* };
+        let (base, grid) = self.settings.apply(base);
+        let lists = [
+            ("--optimizer", grid.optimizer.len()),
+            ("--lr", grid.lr.len()),
+            ("--dropout", grid.dropout.len()),
+            ("--init", grid.init.len()),
+            ("--batch-size", grid.batch_size.len()),
+            ("--seed", grid.seed.len()),
+            ("--batch-norm", grid.batch_norm.len()),
+        ];
+        if let Some((flag, n)) = lists.iter().find(|(_, n)| *n > 1) {
+            return Err(format!(
+                "{flag}: train takes one value, not {n}; use `mlp-gpu sweep` to train lists of settings"
+            ));
         }
-        set!(
-            hidden,
-            optimizer,
-            lr,
-            momentum,
-            weight_decay,
-            epochs,
-            batch_size,
-            dropout,
-            init,
-            seed,
-            split_seed,
-            val_size
-        );
-        c.batch_norm |= self.batch_norm;
-        c.subset = self.subset.or(c.subset);
-        c.eval_subset = self.eval_subset.or(c.eval_subset);
-        Ok(c)
+        Ok(grid.configs(&base).remove(0))
     }
+}
+
+/// Ctrl-C asks runs to stop at the next step boundary; a second Ctrl-C exits at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn catch_ctrl_c() {
+    let handler = || {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next step boundary (Ctrl-C again to quit now)");
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        eprintln!("warning: Ctrl-C will not stop runs cleanly: {e}");
+    }
+}
+
+/// Writes results to stdout; a closed pipe or a full disk is an error, not a panic.
+fn emit(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write the results to stdout: {e}"))
+}
+
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("plain data") + "\n"
+}
+
+/// What a command ended with: success, or runs stopped by Ctrl-C (exit status 130).
+enum Done {
+    Ok,
+    Interrupted,
+}
+
+fn train(args: TrainArgs) -> Result<Done, String> {
+    let mut data = args.settings.data.clone();
+    let (c, dir, resume) = match &args.resume {
+        Some(dir) => {
+            let saved: SavedConfig = run::read_json(&dir.join("config.json")).map_err(|e| {
+                format!("--resume: {e}; give the directory of a run started by `mlp-gpu train`")
+            })?;
+            data = data.or(saved.data);
+            (saved.train, dir.clone(), true)
+        }
+        None => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
+            (args.config()?, out, false)
+        }
+    };
+    run::validate(&c)?;
+    if resume {
+        if let Ok(s) = run::read_json::<run::Summary>(&dir.join(run::SUMMARY)) {
+            if s.status.finished() {
+                eprintln!(
+                    "{}: the run already finished ({:?})",
+                    dir.display(),
+                    s.status
+                );
+                return print_summary(&s, &dir, args.json).map(|()| Done::Ok);
+            }
+        }
+    }
+    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref())?;
+    catch_ctrl_c();
+    let o = RunOptions {
+        quiet: args.settings.quiet,
+        resume,
+        stop: Some(&STOP),
+    };
+    let s = run::run(&session, &c, &dir, &o)?;
+    print_summary(&s, &dir, args.json)?;
+    Ok(match s.status {
+        Status::Interrupted => {
+            eprintln!(
+                "interrupted: {} keeps the checkpoint of epoch {}; continue with `mlp-gpu train --resume {}`",
+                dir.display(),
+                s.epochs_run,
+                dir.display()
+            );
+            Done::Interrupted
+        }
+        _ => Done::Ok,
+    })
+}
+
+fn print_summary(s: &run::Summary, dir: &std::path::Path, as_json: bool) -> Result<(), String> {
+    if as_json {
+        return emit(&json(s));
+    }
+    let mut text = format!("status {:?}", s.status).to_lowercase();
+    if let (Some(loss), Some(acc)) = (s.test_loss, s.test_accuracy) {
+        let _ = writeln!(
+            text,
+            "  test loss {loss:.4}  test accuracy {}",
+            percent(acc)
+        );
+        for (name, acc) in CLASS_NAMES.iter().zip(&s.per_class_test_accuracy) {
+            let _ = writeln!(text, "  {name:<12} {}", percent(*acc));
+        }
+    } else {
+        text.push('\n');
+    }
+    let _ = writeln!(text, "files in {}", dir.display());
+    emit(&text)
+}
+
+/// One line per run on stdout (or a JSON array).
+fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
+    if as_json {
+        let rows: Vec<_> = outcome
+            .runs
+            .iter()
+            .map(|(dir, s)| serde_json::json!({"dir": dir, "summary": s}))
+            .collect();
+        emit(&json(&rows))?;
+    } else {
+        let mut text = String::from(
+            "| run | status | epochs | test accuracy | mean epoch s |\n|---|---|---|---|---|\n",
+        );
+        for (dir, s) in &outcome.runs {
+            let _ = writeln!(
+                text,
+                "| {} | {:?} | {} | {} | {:.3} |",
+                dir.display(),
+                s.status,
+                s.epochs_run,
+                s.test_accuracy.map_or("–".into(), percent),
+                s.mean_epoch_seconds
+            );
+        }
+        emit(&text)?;
+    }
+    Ok(if outcome.interrupted {
+        eprintln!("interrupted: rerun the same command to go on where it stopped");
+        Done::Interrupted
+    } else {
+        Done::Ok
+    })
+}
+
+fn sweep(args: SweepArgs) -> Result<Done, String> {
+    let (base, grid) = args.settings.apply(defaults());
+    let mut configs = grid.configs(&base);
+    if let Some(shard) = args.shard {
+        configs = shard.take(configs);
+    }
+    for c in &configs {
+        run::validate(c)?;
+    }
+    let session = args.settings.session()?;
+    catch_ctrl_c();
+    let outcome = sweep::sweep(
+        &session,
+        &configs,
+        &args.out,
+        args.settings.quiet,
+        Some(&STOP),
+    )?;
+    print_runs(&outcome, args.json)
+}
+
+fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
+    let mut base = defaults();
+    base.epochs = a.epochs.unwrap_or(base.epochs);
+    base.batch_size = a.batch_size.unwrap_or(base.batch_size);
+    base.subset = a.subset;
+    base.eval_subset = a.eval_subset;
+    run::validate(&base)?;
+    let session = Session::open(a.data.as_deref(), a.adapter.as_deref())?;
+    catch_ctrl_c();
+    let outcome =
+        mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, a.quiet, Some(&STOP))?;
+    let done = print_runs(&outcome, false)?;
+    if matches!(done, Done::Ok) {
+        emit(&format!("report: {}\n", a.out.join("report.md").display()))?;
+    }
+    Ok(done)
 }
 
 fn timestamp() -> String {
@@ -216,101 +475,146 @@ fn timestamp() -> String {
     )
 }
 
-fn devices() -> Result<(), String> {
+fn devices() -> Result<Done, String> {
     let list = mlp_gpu::gpu::context::adapters();
     if list.is_empty() {
         return Err(mlp_gpu::gpu::GpuError::NoAdapter.to_string());
     }
+    let mut text = String::new();
     for (i, a) in list.iter().enumerate() {
         let info = a.get_info();
         let mark = if i == 0 { "  (default)" } else { "" };
-        println!(
+        let _ = writeln!(
+            text,
             "{i}: {}  backend {:?}  type {:?}  driver {} {}{mark}",
             info.name, info.backend, info.device_type, info.driver, info.driver_info
         );
     }
-    Ok(())
+    emit(&text).map(|()| Done::Ok)
 }
 
 fn percent(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
 
+fn eval(
+    model: PathBuf,
+    data: Option<PathBuf>,
+    adapter: Option<String>,
+    eval_subset: Option<usize>,
+    as_json: bool,
+) -> Result<Done, String> {
+    let e = run::eval(&model, data.as_deref(), adapter.as_deref(), eval_subset)?;
+    let text = if as_json {
+        serde_json::json!({"test_accuracy": e.accuracy, "test_loss": e.loss, "per_class": e.per_class}).to_string() + "\n"
+    } else {
+        let mut t = format!(
+            "test loss {:.4}  test accuracy {}\n",
+            e.loss,
+            percent(e.accuracy)
+        );
+        for (name, acc) in CLASS_NAMES.iter().zip(&e.per_class) {
+            let _ = writeln!(t, "  {name:<12} {}", percent(*acc));
+        }
+        t
+    };
+    emit(&text).map(|()| Done::Ok)
+}
+
+fn matmul(adapter: Option<String>) -> Result<Done, String> {
+    let ctx = mlp_gpu::gpu::Context::new(adapter.as_deref()).map_err(|e| e.to_string())?;
+    let s = mlp_gpu::ops::LinearShape {
+        rows: 512,
+        inputs: 784,
+        outputs: 200,
+    };
+    let mut text = String::from(
+        "| variant | forward GFLOP/s | backward data | backward weight |\n|---|---|---|---|\n",
+    );
+    for v in mlp_gpu::gpu::MatmulVariant::ALL {
+        let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s, 20)?;
+        let _ = writeln!(text, "| {} | {f:.2} | {dx:.2} | {dw:.2} |", v.name());
+    }
+    emit(&text).map(|()| Done::Ok)
+}
+
+fn bench(o: &mlp_gpu::bench::BenchOptions, as_json: bool) -> Result<Done, String> {
+    let cases = mlp_gpu::bench::bench(o)?;
+    if as_json {
+        return emit(&json(&cases)).map(|()| Done::Ok);
+    }
+    let mut t = String::from("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for c in &cases {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
+            c.adapter,
+            c.batch_size,
+            c.batch_norm,
+            c.epoch_seconds_median,
+            c.samples_per_second,
+            c.gflops,
+            c.dispatches_per_step,
+            c.submits_per_epoch,
+            c.host_waits_per_epoch,
+            c.encode_seconds_per_epoch,
+            c.peak_gpu_bytes as f64 / 1e6,
+            c.matmul_variant
+        );
+    }
+    for c in cases.iter().filter(|c| c.profile.is_some()) {
+        let rows = c.profile.as_deref().unwrap_or_default();
+        let bn = if c.batch_norm {
+            ", batch norm + dropout 0.2"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            t,
+            "\nProfile, batch {}{bn}: kernels sum to {:.0}% of the epoch's wall time",
+            c.batch_size,
+            100.0 * c.profile_coverage.unwrap_or(0.0)
+        );
+        t.push_str(
+            "| kernel | GPU s/epoch | share | GFLOP/s | dispatches |\n|---|---|---|---|---|\n",
+        );
+        for r in rows {
+            let _ = writeln!(
+                t,
+                "| {} | {:.3} | {:.1}% | {:.2} | {} |",
+                r.kernel,
+                r.seconds,
+                100.0 * r.share,
+                r.gflops,
+                r.dispatches
+            );
+        }
+    }
+    emit(&t).map(|()| Done::Ok)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Devices => devices(),
-        Command::Train(args) => (|| {
-            let c = args.config()?;
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
-            let o = TrainOptions {
-                out: out.clone(),
-                data: args.data.clone(),
-                adapter: args.adapter.clone(),
-                quiet: args.quiet,
-            };
-            let s = run::train(c, &o)?;
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&s).expect("plain data"));
-            } else {
-                println!(
-                    "status {}  test loss {:.4}  test accuracy {}",
-                    s.status,
-                    s.test_loss,
-                    percent(s.test_accuracy)
-                );
-                for (name, acc) in CLASS_NAMES.iter().zip(&s.per_class_test_accuracy) {
-                    println!("  {name:<12} {}", percent(*acc));
-                }
-                println!("files in {}", out.display());
-            }
-            Ok(())
-        })(),
+        Command::Train(args) => train(args),
+        Command::Sweep(args) => sweep(args),
+        Command::Reproduce(args) => reproduce(args),
+        Command::Report { dirs } => mlp_gpu::report::report(&dirs)
+            .and_then(|path| emit(&format!("report: {}\n", path.display())))
+            .map(|()| Done::Ok),
         Command::Eval {
             model,
             data,
             adapter,
             eval_subset,
             json,
-        } => (|| {
-            let e = run::eval(&model, data.as_deref(), adapter.as_deref(), eval_subset)?;
-            if json {
-                let v = serde_json::json!({"test_accuracy": e.accuracy, "test_loss": e.loss, "per_class": e.per_class});
-                println!("{v}");
-            } else {
-                println!(
-                    "test loss {:.4}  test accuracy {}",
-                    e.loss,
-                    percent(e.accuracy)
-                );
-                for (name, acc) in CLASS_NAMES.iter().zip(&e.per_class) {
-                    println!("  {name:<12} {}", percent(*acc));
-                }
-            }
-            Ok(())
-        })(),
+        } => eval(model, data, adapter, eval_subset, json),
         Command::Bench {
             adapter,
             matmul: true,
             ..
-        } => (|| {
-            let ctx = mlp_gpu::gpu::Context::new(adapter.as_deref()).map_err(|e| e.to_string())?;
-            let s = mlp_gpu::ops::LinearShape {
-                rows: 512,
-                inputs: 784,
-                outputs: 200,
-            };
-            println!("| variant | forward GFLOP/s | backward data | backward weight |");
-            println!("|---|---|---|---|");
-            for v in mlp_gpu::gpu::MatmulVariant::ALL {
-                let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s, 20)?;
-                println!("| {} | {f:.2} | {dx:.2} | {dw:.2} |", v.name());
-            }
-            Ok(())
-        })(),
+        } => matmul(adapter),
         Command::Bench {
             batch_size,
             epochs,
@@ -320,70 +624,21 @@ fn main() -> ExitCode {
             json,
             profile,
             ..
-        } => {
-            (|| {
-                let o = mlp_gpu::bench::BenchOptions {
-                    batch_sizes: &batch_size,
-                    epochs,
-                    subset,
-                    data: data.as_deref(),
-                    adapter: adapter.as_deref(),
-                    profile,
-                };
-                let cases = mlp_gpu::bench::bench(&o)?;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&cases).expect("plain data")
-                    );
-                } else {
-                    println!("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |");
-                    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-                    for c in &cases {
-                        println!(
-                        "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
-                        c.adapter,
-                        c.batch_size,
-                        c.batch_norm,
-                        c.epoch_seconds_median,
-                        c.samples_per_second,
-                        c.gflops,
-                        c.dispatches_per_step,
-                        c.submits_per_epoch,
-                        c.host_waits_per_epoch,
-                        c.encode_seconds_per_epoch,
-                        c.peak_gpu_bytes as f64 / 1e6,
-                        c.matmul_variant
-                    );
-                    }
-                    for c in cases.iter().filter(|c| c.profile.is_some()) {
-                        let rows = c.profile.as_deref().unwrap_or_default();
-                        let bn = if c.batch_norm {
-                            ", batch norm + dropout 0.2"
-                        } else {
-                            ""
-                        };
-                        println!("\nProfile, batch {}{bn}: kernels sum to {:.0}% of the epoch's wall time", c.batch_size, 100.0 * c.profile_coverage.unwrap_or(0.0));
-                        println!("| kernel | GPU s/epoch | share | GFLOP/s | dispatches |");
-                        println!("|---|---|---|---|---|");
-                        for r in rows {
-                            println!(
-                                "| {} | {:.3} | {:.1}% | {:.2} | {} |",
-                                r.kernel,
-                                r.seconds,
-                                100.0 * r.share,
-                                r.gflops,
-                                r.dispatches
-                            );
-                        }
-                    }
-                }
-                Ok(())
-            })()
-        }
+        } => bench(
+            &mlp_gpu::bench::BenchOptions {
+                batch_sizes: &batch_size,
+                epochs,
+                subset,
+                data: data.as_deref(),
+                adapter: adapter.as_deref(),
+                profile,
+            },
+            json,
+        ),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Done::Ok) => ExitCode::SUCCESS,
+        Ok(Done::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

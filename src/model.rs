@@ -16,6 +16,15 @@ pub enum Init {
     KaimingUniform,
 }
 
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Pytorch => "pytorch",
+            Init::KaimingUniform => "kaiming-uniform",
+        }
+    }
+}
+
 /// `Linear -> [BatchNorm1d] -> ReLU -> [Dropout]` per hidden layer, then a final `Linear`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spec {

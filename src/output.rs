@@ -8,13 +8,22 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{path}: cannot write: {source}; choose another --out directory")]
+    #[error("{path}: cannot write: {source}; free some space or choose another --out directory")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}: {problem}")]
     Model { path: PathBuf, problem: String },
+}
+
+impl OutputError {
+    pub fn model(path: &Path, problem: String) -> Self {
+        OutputError::Model {
+            path: path.to_path_buf(),
+            problem,
+        }
+    }
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old file or the whole new one.
@@ -31,6 +40,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
     let result = (|| {
+        if crate::fault::at("disk-full").is_some() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")?
+                .write_all(bytes)?;
+        }
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
@@ -133,10 +148,7 @@ pub fn load_model(
     state: &StateLayout,
     dropout: bool,
 ) -> Result<(Vec<f32>, Vec<f32>), OutputError> {
-    let fail = |problem: String| OutputError::Model {
-        path: path.to_path_buf(),
-        problem,
-    };
+    let fail = |problem: String| OutputError::model(path, problem);
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;

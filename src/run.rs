@@ -1,13 +1,17 @@
-//! `mlp-gpu train` and `mlp-gpu eval`: a run from settings to files.
+//! A run from settings to files (`train`, `train --resume`, each run of a sweep) and
+//! `eval`. A run directory holds config.json, metrics.jsonl, checkpoint.safetensors (after
+//! every epoch), model.safetensors and summary.json, each written atomically.
 
-use crate::data::{self, Split, SplitSpec};
-use crate::gpu::{Context, Kernels};
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::{self, Fashion, Split, SplitSpec};
+use crate::gpu::{Context, GpuError, Kernels};
 use crate::model::StateLayout;
 use crate::output::{self, write_atomic, write_json};
-use crate::train::{EpochMetrics, Evaluation, TrainConfig, Trainer};
+use crate::train::{Dataset, EpochMetrics, Evaluation, TrainConfig, TrainError, Trainer};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 pub const CLASS_NAMES: [&str; 10] = [
@@ -30,13 +34,38 @@ pub struct SavedConfig {
     pub train: TrainConfig,
     pub adapter: String,
     pub version: String,
+    /// The data directory the run trained on; `--resume` reads the same one.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    /// The training loss became NaN or infinite; the run stopped there.
+    Diverged,
+    /// Stopped by Ctrl-C; the last checkpoint is kept.
+    Interrupted,
+    /// Stopped by a fault (device lost, out of memory, a file not written).
+    Failed,
+}
+
+impl Status {
+    /// Completed and diverged runs are results; the others are unfinished.
+    pub fn finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Diverged)
+    }
+}
+
+/// summary.json. The test fields are absent for runs that did not finish.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
-    pub status: String,
-    pub test_accuracy: f64,
-    pub test_loss: f64,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
     pub val_accuracy: f64,
     pub best_val_accuracy: f64,
     pub best_epoch: usize,
@@ -45,6 +74,51 @@ pub struct Summary {
     pub adapter: String,
     pub per_class_test_accuracy: Vec<f64>,
 }
+
+impl Summary {
+    fn new(
+        status: Status,
+        metrics: &[EpochMetrics],
+        test: Option<&Evaluation>,
+        adapter: String,
+    ) -> Self {
+        let (best_epoch, best) = metrics
+            .iter()
+            .filter(|m| m.val_accuracy.is_finite())
+            .max_by(|a, b| {
+                a.val_accuracy
+                    .total_cmp(&b.val_accuracy)
+                    .then(b.epoch.cmp(&a.epoch))
+            })
+            .map(|m| (m.epoch, m.val_accuracy))
+            .unwrap_or((0, 0.0));
+        Summary {
+            status,
+            error: None,
+            test_accuracy: test.map(|t| t.accuracy),
+            test_loss: test.map(|t| t.loss),
+            val_accuracy: metrics.last().map_or(0.0, |m| m.val_accuracy),
+            best_val_accuracy: best,
+            best_epoch,
+            epochs_run: metrics.len(),
+            mean_epoch_seconds: metrics.iter().map(|m| m.epoch_seconds).sum::<f64>()
+                / metrics.len().max(1) as f64,
+            adapter,
+            per_class_test_accuracy: test.map(|t| t.per_class.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Reads a JSON file written by mlp-gpu, naming the file in the error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a file written by mlp-gpu: {e}", path.display()))
+}
+
+/// Units per hidden layer above which sizes stop being a device question and overflow.
+const MAX_HIDDEN: usize = 1 << 24;
 
 /// Checks settings that clap cannot; each message names the flag and what to do.
 pub fn validate(c: &TrainConfig) -> Result<(), String> {
@@ -69,31 +143,80 @@ pub fn validate(c: &TrainConfig) -> Result<(), String> {
             "--hidden: give one or more positive layer sizes, e.g. --hidden 200,200,200".into(),
         );
     }
+    if let Some(h) = c.hidden.iter().find(|&&h| h > MAX_HIDDEN) {
+        return Err(format!(
+            "--hidden {h}: layers of more than {MAX_HIDDEN} units cannot fit any device's buffer limits; use fewer units"
+        ));
+    }
     if c.subset == Some(0) || c.eval_subset == Some(0) {
         return Err("--subset and --eval-subset must be at least 1".into());
     }
     Ok(())
 }
 
-pub fn load_split(c: &TrainConfig, data_dir: Option<&Path>) -> Result<Split, String> {
-    let dir = data::find_dir(data_dir).map_err(|e| e.to_string())?;
-    let train = data::load(&dir, "train").map_err(|e| e.to_string())?;
-    let test = data::load(&dir, "t10k").map_err(|e| e.to_string())?;
-    let s = SplitSpec {
-        split_seed: c.split_seed,
-        val_size: c.val_size,
-        subset: c.subset,
-        eval_subset: c.eval_subset,
-    };
-    let split = Split::new(train, test, s)?;
-    if c.batch_size > split.train_idx.len() {
-        return Err(format!(
-            "--batch-size {} is larger than the training set ({} images); lower it",
-            c.batch_size,
-            split.train_idx.len()
-        ));
+/// What every run of one process shares: the device, the compiled kernels and the dataset
+/// on the GPU.
+pub struct Session {
+    pub ctx: Context,
+    pub kernels: Kernels,
+    pub data: Dataset,
+    /// Where the images were read from.
+    pub data_dir: PathBuf,
+    train_len: usize,
+    test_len: usize,
+}
+
+impl Session {
+    /// Reads the data (first, so a bad file is reported before any GPU set-up), opens the
+    /// adapter, compiles the kernels and uploads the images.
+    pub fn open(data_dir: Option<&Path>, adapter: Option<&str>) -> Result<Session, String> {
+        let dir = data::find_dir(data_dir).map_err(|e| e.to_string())?;
+        let fashion = Fashion::load(&dir).map_err(|e| e.to_string())?;
+        let ctx = Context::new(adapter).map_err(|e| e.to_string())?;
+        let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
+        let data = Dataset::upload(&ctx, &kernels, &fashion).map_err(|e| e.to_string())?;
+        Ok(Session {
+            ctx,
+            kernels,
+            data,
+            data_dir: std::fs::canonicalize(&dir).unwrap_or(dir),
+            train_len: fashion.train.len(),
+            test_len: fashion.test.len(),
+        })
     }
-    Ok(split)
+
+    pub fn adapter(&self) -> String {
+        self.ctx.adapter_name()
+    }
+
+    pub fn split(&self, c: &TrainConfig) -> Result<Split, String> {
+        let s = SplitSpec {
+            split_seed: c.split_seed,
+            val_size: c.val_size,
+            subset: c.subset,
+            eval_subset: c.eval_subset,
+        };
+        let split = Split::new(self.train_len, self.test_len, s)?;
+        if c.batch_size > split.train_idx.len() {
+            return Err(format!(
+                "--batch-size {} is larger than the training set ({} images); lower it",
+                c.batch_size,
+                split.train_idx.len()
+            ));
+        }
+        Ok(split)
+    }
+
+    pub fn trainer(&self, c: &TrainConfig) -> Result<Trainer<'_>, String> {
+        let split = self.split(c)?;
+        Trainer::new(&self.ctx, &self.kernels, &self.data, c.clone(), &split)
+            .map_err(|e| self.gpu_error(e))
+    }
+
+    /// A GPU error as one line, naming device loss where that is what lies behind it.
+    pub fn gpu_error(&self, e: GpuError) -> String {
+        self.ctx.explain(e).to_string()
+    }
 }
 
 fn progress(steps: usize, quiet: bool) -> indicatif::ProgressBar {
@@ -108,108 +231,132 @@ fn progress(steps: usize, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-pub struct TrainOptions {
-    pub out: PathBuf,
-    pub data: Option<PathBuf>,
-    pub adapter: Option<String>,
-    pub quiet: bool,
-}
-
-/// Trains, evaluates and writes the run's files; returns the summary.
-pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
-    validate(&c)?;
-    let split = load_split(&c, o.data.as_deref())?;
-    let ctx = Context::new(o.adapter.as_deref()).map_err(|e| e.to_string())?;
-    let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
-    let mut trainer = Trainer::new(&ctx, &kernels, c.clone(), &split).map_err(|e| e.to_string())?;
-    let adapter = ctx.adapter_name();
-    if !o.out.exists() {
-        std::fs::create_dir_all(&o.out).map_err(|e| {
-            format!(
-                "--out {}: cannot create the directory: {e}",
-                o.out.display()
-            )
-        })?;
-    }
-    if !o.out.is_dir() {
+/// Creates `dir` if needed and checks that it is a directory.
+pub fn prepare_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "--out {}: cannot create the directory: {e}; choose another path",
+            dir.display()
+        )
+    })?;
+    if !dir.is_dir() {
         return Err(format!(
             "--out {}: is not a directory; choose another path",
-            o.out.display()
+            dir.display()
         ));
+    }
+    Ok(())
+}
+
+pub struct RunOptions<'a> {
+    pub quiet: bool,
+    /// Go on from the directory's checkpoint (if it has one) instead of starting over.
+    pub resume: bool,
+    /// Set by Ctrl-C: stop at the next step boundary.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+const CONFIG: &str = "config.json";
+const METRICS: &str = "metrics.jsonl";
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const MODEL: &str = "model.safetensors";
+pub const SUMMARY: &str = "summary.json";
+
+/// Trains `c` into `dir`, checkpointing every epoch, and writes the run's files. Ctrl-C
+/// gives a summary with status `interrupted`; a fault writes status `failed` and returns
+/// the error, naming what was kept.
+pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<Summary, String> {
+    validate(c)?;
+    let mut trainer = s.trainer(c)?;
+    trainer.stop = o.stop;
+    prepare_dir(dir)?;
+    let write_err = |e: output::OutputError| e.to_string();
+    let resumed = if o.resume {
+        let state_len = trainer.net.state.slots;
+        checkpoint::load(&dir.join(CHECKPOINT), trainer.net.params.len, state_len)
+            .map_err(write_err)?
+    } else {
+        None
+    };
+    let mut metrics = Vec::new();
+    match resumed {
+        Some(ck) => {
+            let mut state = trainer.net.state.init(&trainer.net.params);
+            state[..ck.state.len()].copy_from_slice(&ck.state);
+            trainer.net.write(&s.ctx, &ck.params, &state);
+            trainer.steps_done = ck.steps_done;
+            metrics = ck.metrics;
+        }
+        None => {
+            for stale in [CHECKPOINT, MODEL, SUMMARY, METRICS] {
+                let _ = std::fs::remove_file(dir.join(stale));
+            }
+        }
     }
     let saved = SavedConfig {
         train: c.clone(),
-        adapter: adapter.clone(),
+        adapter: s.adapter(),
         version: env!("CARGO_PKG_VERSION").into(),
+        data: Some(s.data_dir.clone()),
     };
-    write_json(&o.out.join("config.json"), &saved).map_err(|e| e.to_string())?;
+    let config_path = dir.join(CONFIG);
+    if !(o.resume && config_path.exists()) {
+        write_json(&config_path, &saved).map_err(write_err)?;
+    }
     if !o.quiet {
+        let from = match metrics.len() {
+            0 => String::new(),
+            e => format!(", resuming after epoch {e}"),
+        };
         eprintln!(
-            "training {} on {} images ({} steps of {} per epoch), validating on {}, adapter {adapter}",
-            describe(&c),
+            "training {} on {} images ({} steps of {} per epoch), validating on {}, adapter {}{from}",
+            describe(c),
             trainer.train_idx.len(),
             trainer.steps_per_epoch(),
             c.batch_size,
-            trainer.val_idx.len()
+            trainer.val_idx.len(),
+            s.adapter()
         );
     }
-    let mut metrics: Vec<EpochMetrics> = Vec::new();
-    let mut status = "completed";
-    let trainer_len = trainer.train_idx.len();
-    for epoch in 0..c.epochs {
-        let bar = progress(trainer.steps_per_epoch(), o.quiet);
-        let t0 = Instant::now();
-        let report = |steps: usize, loss: f64| {
-            let samples = (steps * c.batch_size).min(trainer_len);
-            bar.set_position(steps as u64);
-            bar.set_message(format!(
-                "{:.0} samples/s, loss {loss:.4}",
-                samples as f64 / t0.elapsed().as_secs_f64()
-            ));
-        };
-        let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
-        let (train_loss, _) = trainer
-            .train_epoch(epoch, shown)
-            .map_err(|e| e.to_string())?;
-        let epoch_seconds = t0.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        let t1 = Instant::now();
-        let val = trainer.evaluate(false).map_err(|e| e.to_string())?;
-        let m = EpochMetrics {
-            epoch: epoch + 1,
-            train_loss,
-            val_loss: val.loss,
-            val_accuracy: val.accuracy,
-            epoch_seconds,
-            eval_seconds: t1.elapsed().as_secs_f64(),
-            samples_per_second: trainer.train_idx.len() as f64 / epoch_seconds,
-        };
-        if !o.quiet {
-            eprintln!(
-                "epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.2}%  {:.2} s  {:.0} samples/s",
-                m.epoch,
-                m.train_loss,
-                m.val_loss,
-                100.0 * m.val_accuracy,
-                m.epoch_seconds,
-                m.samples_per_second
-            );
+    let epochs = Epochs {
+        s,
+        c,
+        dir,
+        quiet: o.quiet,
+    };
+    let status = match epochs.run(&mut trainer, &mut metrics) {
+        Ok(status) => status,
+        Err(e) => {
+            let (message, status) = match e {
+                TrainError::Interrupted => (None, Status::Interrupted),
+                TrainError::Gpu(e) => (Some(s.gpu_error(e)), Status::Failed),
+                TrainError::Output(e) => (Some(e.to_string()), Status::Failed),
+            };
+            let mut summary = Summary::new(status, &metrics, None, s.adapter());
+            summary.error = message.clone();
+            let written = write_json(&dir.join(SUMMARY), &summary);
+            let kept = match metrics.len() {
+                0 => "no epoch had finished".to_string(),
+                n => format!(
+                    "{} keeps the metrics and checkpoint of the {n} finished epochs",
+                    dir.display()
+                ),
+            };
+            return match message {
+                None => written.map(|_| summary).map_err(write_err),
+                Some(m) => Err(format!(
+                    "{m}; {kept}; continue with `mlp-gpu train --resume {}`",
+                    dir.display()
+                )),
+            };
         }
-        metrics.push(m);
-        let lines: String = metrics
-            .iter()
-            .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
-            .collect();
-        write_atomic(&o.out.join("metrics.jsonl"), lines.as_bytes()).map_err(|e| e.to_string())?;
-        if !train_loss.is_finite() {
-            eprintln!("warning: the training loss became {train_loss} in epoch {}: the run diverged; stopping", epoch + 1);
-            status = "diverged";
-            break;
-        }
-    }
-    let test = trainer.evaluate(true).map_err(|e| e.to_string())?;
-    let params = trainer.net.read_params(&ctx).map_err(|e| e.to_string())?;
-    let state = trainer.net.read_state(&ctx).map_err(|e| e.to_string())?;
+    };
+    let test = trainer.evaluate(true).map_err(|e| s.gpu_error(e))?;
+    let params = trainer
+        .net
+        .read_params(&s.ctx)
+        .map_err(|e| s.gpu_error(e))?;
+    let state = trainer.net.read_state(&s.ctx).map_err(|e| s.gpu_error(e))?;
     let bytes = output::model_bytes(
         &trainer.net.params,
         &trainer.net.state,
@@ -218,32 +365,84 @@ pub fn train(c: TrainConfig, o: &TrainOptions) -> Result<Summary, String> {
         &state,
         i64::from(trainer.steps_done),
     );
-    write_atomic(&o.out.join("model.safetensors"), &bytes).map_err(|e| e.to_string())?;
-    let (best_epoch, best) = metrics
-        .iter()
-        .filter(|m| m.val_accuracy.is_finite())
-        .max_by(|a, b| {
-            a.val_accuracy
-                .total_cmp(&b.val_accuracy)
-                .then(b.epoch.cmp(&a.epoch))
-        })
-        .map(|m| (m.epoch, m.val_accuracy))
-        .unwrap_or((0, 0.0));
-    let summary = Summary {
-        status: status.into(),
-        test_accuracy: test.accuracy,
-        test_loss: test.loss,
-        val_accuracy: metrics.last().map_or(0.0, |m| m.val_accuracy),
-        best_val_accuracy: best,
-        best_epoch,
-        epochs_run: metrics.len(),
-        mean_epoch_seconds: metrics.iter().map(|m| m.epoch_seconds).sum::<f64>()
-            / metrics.len().max(1) as f64,
-        adapter,
-        per_class_test_accuracy: test.per_class.clone(),
-    };
-    write_json(&o.out.join("summary.json"), &summary).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join(MODEL), &bytes).map_err(write_err)?;
+    let summary = Summary::new(status, &metrics, Some(&test), s.adapter());
+    write_json(&dir.join(SUMMARY), &summary).map_err(write_err)?;
     Ok(summary)
+}
+
+/// The epoch loop of one run.
+struct Epochs<'a> {
+    s: &'a Session,
+    c: &'a TrainConfig,
+    dir: &'a Path,
+    quiet: bool,
+}
+
+impl Epochs<'_> {
+    /// Trains the epochs after those in `metrics`, appending theirs; returns how it ended.
+    fn run(&self, t: &mut Trainer, metrics: &mut Vec<EpochMetrics>) -> Result<Status, TrainError> {
+        let (c, ctx) = (self.c, &self.s.ctx);
+        let n = t.train_idx.len();
+        for epoch in metrics.len()..c.epochs {
+            let bar = progress(t.steps_per_epoch(), self.quiet);
+            let t0 = Instant::now();
+            let report = |steps: usize, loss: f64| {
+                let samples = (steps * c.batch_size).min(n);
+                bar.set_position(steps as u64);
+                bar.set_message(format!(
+                    "{:.0} samples/s, loss {loss:.4}",
+                    samples as f64 / t0.elapsed().as_secs_f64()
+                ));
+            };
+            let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
+            let trained = t.train_epoch(epoch, shown);
+            bar.finish_and_clear();
+            let (train_loss, _) = trained?;
+            let epoch_seconds = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let val = t.evaluate(false)?;
+            let m = EpochMetrics {
+                epoch: epoch + 1,
+                train_loss,
+                val_loss: val.loss,
+                val_accuracy: val.accuracy,
+                epoch_seconds,
+                eval_seconds: t1.elapsed().as_secs_f64(),
+                samples_per_second: n as f64 / epoch_seconds,
+            };
+            if !self.quiet {
+                eprintln!(
+                    "epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.2}%  {:.2} s  {:.0} samples/s",
+                    m.epoch,
+                    m.train_loss,
+                    m.val_loss,
+                    100.0 * m.val_accuracy,
+                    m.epoch_seconds,
+                    m.samples_per_second
+                );
+            }
+            metrics.push(m);
+            let ck = Checkpoint {
+                epochs_done: metrics.len(),
+                steps_done: t.steps_done,
+                params: t.net.read_params(ctx)?,
+                state: t.net.read_state(ctx)?[..t.net.state.slots].to_vec(),
+                metrics: metrics.clone(),
+            };
+            checkpoint::save(&self.dir.join(CHECKPOINT), &ck)?;
+            let lines: String = metrics
+                .iter()
+                .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
+                .collect();
+            write_atomic(&self.dir.join(METRICS), lines.as_bytes())?;
+            if !train_loss.is_finite() {
+                eprintln!("warning: the training loss became {train_loss} in epoch {}: the run diverged; stopping", epoch + 1);
+                return Ok(Status::Diverged);
+            }
+        }
+        Ok(Status::Completed)
+    }
 }
 
 pub fn describe(c: &TrainConfig) -> String {
@@ -270,33 +469,21 @@ pub fn eval(
     adapter: Option<&str>,
     eval_subset: Option<usize>,
 ) -> Result<Evaluation, String> {
-    let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| {
-        format!(
-            "{}: cannot read: {e}; --model takes a run directory made by `mlp-gpu train`",
-            config_path.display()
-        )
-    })?;
-    let saved: SavedConfig = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{}: not a config.json written by mlp-gpu: {e}",
-            config_path.display()
-        )
-    })?;
+    let config_path = dir.join(CONFIG);
+    let saved: SavedConfig = read_json(&config_path)
+        .map_err(|e| format!("{e}; --model takes a run directory made by `mlp-gpu train`"))?;
     let mut c = saved.train;
     c.eval_subset = eval_subset.or(c.eval_subset);
     validate(&c)?;
     let layout = crate::model::ParamLayout::new(&c.spec());
-    let model_path = dir.join("model.safetensors");
     let state_layout = StateLayout::new(&layout, 1);
-    let (params, state) = output::load_model(&model_path, &layout, &state_layout, c.dropout > 0.0)
-        .map_err(|e| e.to_string())?;
-    let split = load_split(&c, data)?;
-    let ctx = Context::new(adapter).map_err(|e| e.to_string())?;
-    let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
-    let trainer = Trainer::new(&ctx, &kernels, c, &split).map_err(|e| e.to_string())?;
+    let (params, state) =
+        output::load_model(&dir.join(MODEL), &layout, &state_layout, c.dropout > 0.0)
+            .map_err(|e| e.to_string())?;
+    let s = Session::open(data, adapter)?;
+    let trainer = s.trainer(&c)?;
     let mut full_state = trainer.net.state.init(&trainer.net.params);
     full_state[..state_layout.slots].copy_from_slice(&state[..state_layout.slots]);
-    trainer.net.write(&ctx, &params, &full_state);
-    trainer.evaluate(true).map_err(|e| e.to_string())
+    trainer.net.write(&s.ctx, &params, &full_state);
+    trainer.evaluate(true).map_err(|e| s.gpu_error(e))
 }

@@ -1,12 +1,13 @@
 //! The training loop: data resident on the GPU, chunks of steps per submit, one host wait
 //! per epoch; evaluation; and the run's files.
 
-use crate::data::{Images, Split};
+use crate::data::{Fashion, Images, Split};
 use crate::gpu::network::{GpuNetwork, Step};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::model::{Init, ParamLayout, Spec};
 use crate::optim::{Hyper, OptimizerKind};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Every setting of a run; saved as config.json and accepted back by `--config`.
@@ -66,30 +67,53 @@ pub struct Evaluation {
 /// enough that the GPU starts while the host encodes the rest.
 pub const CHUNK_STEPS: usize = 64;
 
-/// A dataset resident on the GPU with the index lists that address it.
+/// Images resident on the GPU with an index buffer that addresses them.
 pub struct Resident {
     pub buffers: DataBuffers,
     pub labels: Vec<u8>,
 }
 
 impl Resident {
-    pub fn new(
-        ctx: &Context,
-        k: &Kernels,
-        images: &Images,
-        indices: &[u32],
-    ) -> Result<Self, GpuError> {
+    fn new(ctx: &Context, k: &Kernels, images: &Images) -> Result<Self, GpuError> {
+        let indices = vec![0u32; images.len()];
         Ok(Resident {
             buffers: DataBuffers::new(
                 ctx,
                 &k.data_layout,
                 &images.pixels,
                 &images.labels,
-                indices,
+                &indices,
             )?,
             labels: images.labels.clone(),
         })
     }
+}
+
+/// Fashion-MNIST on the GPU, uploaded once and shared by every run of a process (runs take
+/// turns: each writes its own index lists when it starts).
+pub struct Dataset {
+    pub train: Resident,
+    pub test: Resident,
+}
+
+impl Dataset {
+    pub fn upload(ctx: &Context, k: &Kernels, data: &Fashion) -> Result<Self, GpuError> {
+        Ok(Dataset {
+            train: Resident::new(ctx, k, &data.train)?,
+            test: Resident::new(ctx, k, &data.test)?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// A checkpoint or metrics file could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// What one epoch of training did, counted for the benchmark.
@@ -107,15 +131,16 @@ pub struct Trainer<'a> {
     pub kernels: &'a Kernels,
     pub config: TrainConfig,
     pub net: GpuNetwork,
-    /// Training images; indices: the epoch's permutation of train_idx, then val_idx.
-    pub train: Resident,
-    pub test: Resident,
+    /// The training images' indices: the epoch's permutation of train_idx, then val_idx.
+    pub data: &'a Dataset,
     pub train_idx: Vec<u32>,
     pub val_idx: Vec<u32>,
     pub test_len: usize,
     pub steps_done: u32,
     /// Steps per submit (CHUNK_STEPS; tests set 1 to compare with step-by-step submits).
     pub chunk_steps: usize,
+    /// When set, `train_epoch` stops before its next chunk of steps.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
@@ -129,31 +154,38 @@ impl<'a> Trainer<'a> {
     pub fn new(
         ctx: &'a Context,
         kernels: &'a Kernels,
+        data: &'a Dataset,
         config: TrainConfig,
         split: &Split,
     ) -> Result<Self, GpuError> {
         let spec = config.spec();
-        let params = ParamLayout::new(&spec).init(config.init, config.seed);
+        let layout = ParamLayout::new(&spec);
         let rows = config.batch_size;
         let steps = split.train_idx.len().div_ceil(rows);
         let eval_max = split.val_idx.len().max(split.test_idx.len());
         let slots = steps.max(eval_max.div_ceil(rows)).max(1);
+        GpuNetwork::fits(ctx, &layout, rows, slots)?;
+        let params = layout.init(config.init, config.seed);
         let net = GpuNetwork::new(ctx, kernels, &spec, &params, rows, slots, eval_max)?;
         let indices = [&split.train_idx[..], &split.val_idx].concat();
-        let train = Resident::new(ctx, kernels, &split.train, &indices)?;
-        let test = Resident::new(ctx, kernels, &split.test, &split.test_idx)?;
+        let write = |r: &Resident, i: &[u32]| {
+            ctx.queue
+                .write_buffer(&r.buffers.indices, 0, bytemuck::cast_slice(i))
+        };
+        write(&data.train, &indices);
+        write(&data.test, &split.test_idx);
         Ok(Trainer {
             ctx,
             kernels,
             config,
             net,
-            train,
-            test,
+            data,
             train_idx: split.train_idx.clone(),
             val_idx: split.val_idx.clone(),
             test_len: split.test_idx.len(),
             steps_done: 0,
             chunk_steps: CHUNK_STEPS,
+            stop: None,
         })
     }
 
@@ -169,11 +201,18 @@ impl<'a> Trainer<'a> {
         &mut self,
         epoch: usize,
         progress: Option<&dyn Fn(usize, f64)>,
-    ) -> Result<(f64, EpochCounts), GpuError> {
+    ) -> Result<(f64, EpochCounts), TrainError> {
         let (ctx, k) = (self.ctx, self.kernels);
+        if crate::fault::at("device-lost") == Some(epoch + 1) {
+            ctx.device.destroy();
+        }
+        let out_of_memory = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let order = epoch_order(&self.train_idx, self.config.seed, epoch);
-        ctx.queue
-            .write_buffer(&self.train.buffers.indices, 0, bytemuck::cast_slice(&order));
+        ctx.queue.write_buffer(
+            &self.data.train.buffers.indices,
+            0,
+            bytemuck::cast_slice(&order),
+        );
         let (n, b) = (self.train_idx.len(), self.config.batch_size);
         let steps = self.steps_per_epoch();
         let hyper = self.config.hyper();
@@ -186,13 +225,16 @@ impl<'a> Trainer<'a> {
         // Per chunk with progress: its loss slots' copy, when it is mapped, steps done, rows.
         let mut pending = std::collections::VecDeque::new();
         for chunk_start in (0..steps).step_by(self.chunk_steps) {
+            if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(TrainError::Interrupted);
+            }
             let t0 = Instant::now();
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let chunk_end = (chunk_start + self.chunk_steps).min(steps);
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
-                pass.set_bind_group(1, &self.train.buffers.bind_group, &[]);
+                pass.set_bind_group(1, &self.data.train.buffers.bind_group, &[]);
                 for s in chunk_start..chunk_end {
                     let start = s * b;
                     let step = Step {
@@ -246,6 +288,14 @@ impl<'a> Trainer<'a> {
         // The one host wait of the epoch: the per-step loss sums.
         let slots = self.net.read_slots(ctx, steps)?;
         counts.host_waits = 1;
+        let scoped = pollster::block_on(out_of_memory.pop());
+        if let Some(e) = scoped {
+            return Err(GpuError::OutOfMemory(e.to_string()).into());
+        }
+        if crate::fault::at("oom") == Some(epoch + 1) {
+            return Err(GpuError::OutOfMemory("injected by MLP_GPU_FAULT".into()).into());
+        }
+        ctx.check()?;
         let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
         Ok((loss / n as f64, counts))
     }
@@ -254,9 +304,9 @@ impl<'a> Trainer<'a> {
     pub fn evaluate(&self, test: bool) -> Result<Evaluation, GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
         let (data, base, n) = if test {
-            (&self.test, 0, self.test_len)
+            (&self.data.test, 0, self.test_len)
         } else {
-            (&self.train, self.train_idx.len(), self.val_idx.len())
+            (&self.data.train, self.train_idx.len(), self.val_idx.len())
         };
         let b = self.config.batch_size;
         let batches = n.div_ceil(b);

@@ -1,85 +1,9 @@
 //! End to end through the binary, on small IDX files made inside each test.
 
-use std::io::Write;
+mod common;
+
+use common::cli::*;
 use std::path::Path;
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mlp-gpu"))
-}
-
-fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
-    let mut v = magic.to_be_bytes().to_vec();
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend(body);
-    v
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// A learnable toy dataset: class c lights up rows 2c and 2c+1, plus noise.
-fn write_dataset(dir: &Path, train: usize, test: usize) {
-    let mut seed = 1u64;
-    let mut next = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) as u32
-    };
-    for (prefix, n) in [("train", train), ("t10k", test)] {
-        let labels: Vec<u8> = (0..n).map(|_| (next() % 10) as u8).collect();
-        let mut pixels = vec![0u8; n * 784];
-        for (i, &l) in labels.iter().enumerate() {
-            for p in 0..784 {
-                let row = p / 28;
-                let lit = row / 2 == l as usize;
-                pixels[i * 784 + p] = if lit { 200 } else { (next() % 60) as u8 };
-            }
-        }
-        std::fs::write(
-            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
-            gz(&idx(0x803, &[n as u32, 28, 28], &pixels)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-            gz(&idx(0x801, &[n as u32], &labels)),
-        )
-        .unwrap();
-    }
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "command failed: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn train_args(data: &Path, out: &Path) -> Vec<String> {
-    let a = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--val-size",
-        "200",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "64",
-        "--quiet",
-    ];
-    a.iter().map(|s| s.to_string()).collect()
-}
 
 #[test]
 fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
@@ -255,14 +179,6 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
         std::fs::read(run2.join("model.safetensors")).unwrap(),
         bytes
     );
-}
-
-fn run_err(args: &[&str]) -> String {
-    let out = bin().args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    stderr
 }
 
 #[test]

@@ -3,12 +3,12 @@
 mod common;
 
 use common::ctx;
-use mlp_gpu::data::{Images, Split, SplitSpec};
+use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::rng::Rng;
-use mlp_gpu::train::{TrainConfig, Trainer};
+use mlp_gpu::train::{Dataset, TrainConfig, Trainer};
 
 fn images(n: usize, seed: u64) -> Images {
     let mut rng = Rng::new(seed);
@@ -18,7 +18,16 @@ fn images(n: usize, seed: u64) -> Images {
     }
 }
 
-/// 3,500 training images (100 held out) and 100 test images, random.
+/// 3,600 training images and 100 test images, random, on the GPU.
+fn data(k: &Kernels) -> Dataset {
+    let f = Fashion {
+        train: images(3600, 1),
+        test: images(100, 2),
+    };
+    Dataset::upload(ctx(), k, &f).unwrap()
+}
+
+/// 3,500 training images (100 held out) and the 100 test images.
 fn split() -> Split {
     let spec = SplitSpec {
         split_seed: 1,
@@ -26,7 +35,7 @@ fn split() -> Split {
         subset: None,
         eval_subset: None,
     };
-    Split::new(images(3600, 1), images(100, 2), spec).unwrap()
+    Split::new(3600, 100, spec).unwrap()
 }
 
 fn config() -> TrainConfig {
@@ -54,10 +63,10 @@ fn config() -> TrainConfig {
 #[test]
 fn chunked_epoch_equals_step_by_step_epoch() {
     let k = Kernels::new(ctx()).unwrap();
-    let split = split();
+    let (data, split) = (data(&k), split());
     let mut results = Vec::new();
     for chunk in [mlp_gpu::train::CHUNK_STEPS, 1] {
-        let mut t = Trainer::new(ctx(), &k, config(), &split).unwrap();
+        let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
         t.chunk_steps = chunk;
         let mut losses = Vec::new();
         for epoch in 0..2 {
@@ -81,8 +90,8 @@ fn chunked_epoch_equals_step_by_step_epoch() {
 #[test]
 fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
     let k = Kernels::new(ctx()).unwrap();
-    let split = split();
-    let mut t = Trainer::new(ctx(), &k, config(), &split).unwrap();
+    let (data, split) = (data(&k), split());
+    let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
     t.chunk_steps = 16;
     let seen = std::cell::RefCell::new(Vec::new());
     let report = |steps: usize, loss: f64| seen.borrow_mut().push((steps, loss));

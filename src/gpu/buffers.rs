@@ -47,7 +47,8 @@ pub struct ModelBuffers {
 }
 
 impl ModelBuffers {
-    /// Buffers with the given contents; `acts_len`, `ints_len` are zero-filled.
+    /// Buffers with the given contents; `acts_len`, `ints_len` are zero-filled. The sizes
+    /// are checked against the limits first by `GpuNetwork::fits`.
     pub fn new(
         ctx: &Context,
         layout: &BindGroupLayout,
@@ -56,14 +57,6 @@ impl ModelBuffers {
         state: &[f32],
         ints_len: usize,
     ) -> Result<Self, GpuError> {
-        let fix = "use a smaller --batch-size or --hidden";
-        ctx.check_binding("the parameters", 4 * params.len() as u64, fix)?;
-        ctx.check_binding("the activations of one batch", 4 * acts_len as u64, fix)?;
-        ctx.check_binding(
-            "the optimizer and batch-norm state",
-            4 * state.len() as u64,
-            fix,
-        )?;
         let params_buf = storage(ctx, "params", bytemuck::cast_slice(params));
         let acts = storage(ctx, "acts", &vec![0u8; 4 * acts_len]);
         let grads = storage(ctx, "grads", &vec![0u8; 4 * params.len()]);

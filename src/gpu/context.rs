@@ -1,5 +1,7 @@
 //! Adapter choice, device creation and the limits the model needs.
 
+use std::sync::{Arc, Mutex};
+
 use wgpu::{Adapter, AdapterInfo, DeviceType};
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum GpuError {
     },
     #[error("GPU error: {0}")]
     Device(String),
+    #[error("the GPU device was lost ({0}); check the driver (dmesg), then resume the run")]
+    DeviceLost(String),
     #[error("GPU out of memory: {0}; try a smaller --batch-size or --hidden")]
     OutOfMemory(String),
 }
@@ -35,6 +39,8 @@ pub struct Context {
     pub info: AdapterInfo,
     pub limits: wgpu::Limits,
     pub variant: super::MatmulVariant,
+    /// The first fault the device reported outside an error scope: (device lost?, message).
+    fault: Arc<Mutex<Option<(bool, String)>>>,
 }
 
 fn type_rank(t: DeviceType) -> u8 {
@@ -165,13 +171,48 @@ impl Context {
             }
         })?;
         let variant = super::MatmulVariant::for_adapter(&info);
+        // Faults are recorded, not panicked on, and turned into errors by `check`.
+        let fault = Arc::new(Mutex::new(None));
+        let record = |fault: &Arc<Mutex<Option<(bool, String)>>>, lost: bool, message: String| {
+            let mut f = fault.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() || lost {
+                *f = Some((lost, message));
+            }
+        };
+        let f = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(&f, true, format!("{reason:?}: {message}"))
+        });
+        let f = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e| record(&f, false, e.to_string())));
         Ok(Context {
             device,
             queue,
             info,
             limits,
             variant,
+            fault,
         })
+    }
+
+    /// The device's first recorded fault as an error: device loss before anything else.
+    pub fn check(&self) -> Result<(), GpuError> {
+        let f = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        match f.clone() {
+            None => Ok(()),
+            Some((true, m)) => Err(GpuError::DeviceLost(m)),
+            Some((false, m)) => Err(GpuError::Device(m)),
+        }
+    }
+
+    /// `e`, or device loss where that is the cause behind it.
+    pub fn explain(&self, e: GpuError) -> GpuError {
+        // A destroyed device reports its loss from the next poll.
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.check()
+            .err()
+            .filter(|f| matches!(f, GpuError::DeviceLost(_)))
+            .unwrap_or(e)
     }
 
     pub fn adapter_name(&self) -> String {

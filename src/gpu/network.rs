@@ -45,6 +45,7 @@ impl GpuNetwork {
     ) -> Result<Self, GpuError> {
         let layout = ParamLayout::new(spec);
         assert_eq!(params.len(), layout.len, "parameters match the spec");
+        Self::fits(ctx, &layout, rows, slots)?;
         let state = StateLayout::new(&layout, slots);
         let acts = ActLayout::new(&layout, rows);
         let buffers = ModelBuffers::new(
@@ -63,6 +64,23 @@ impl GpuNetwork {
             buffers,
             preds: rows,
         })
+    }
+
+    /// Checks that the buffers of a network fit the device's limits, before anything (on
+    /// the host or the device) is allocated for them.
+    pub fn fits(
+        ctx: &Context,
+        layout: &ParamLayout,
+        rows: usize,
+        slots: usize,
+    ) -> Result<(), GpuError> {
+        let fix = "use a smaller --batch-size or --hidden";
+        let bytes = |words: usize| 4 * words as u64;
+        ctx.check_binding("the parameters", bytes(layout.len), fix)?;
+        let acts = ActLayout::new(layout, rows);
+        ctx.check_binding("the activations of one batch", bytes(acts.len), fix)?;
+        let state = StateLayout::new(layout, slots);
+        ctx.check_binding("the optimizer and batch-norm state", bytes(state.len), fix)
     }
 
     fn batch_norm_at(&self, l: usize, rows: usize) -> Option<BatchNormAt> {

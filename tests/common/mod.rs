@@ -2,6 +2,8 @@
 //! seeded random data, and the one `assert_close` every numeric test uses.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use mlp_gpu::gpu::buffers::read_words;
 use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
 use mlp_gpu::rng::Rng;

@@ -1,0 +1,12 @@
+//! Fault injection, for tests only: `MLP_GPU_FAULT=<kind>@<epoch>` makes a fault happen in
+//! that epoch (1-based) of every run of the process, so the recovery paths run for real.
+//! Kinds: `device-lost` destroys the device before the epoch's work; `oom` makes the epoch's
+//! out-of-memory error scope report an error; `disk-full@0` sends every result file written
+//! to /dev/full.
+
+/// The epoch at which fault `kind` is injected, if it is.
+pub fn at(kind: &str) -> Option<usize> {
+    let v = std::env::var("MLP_GPU_FAULT").ok()?;
+    let (k, epoch) = v.split_once('@')?;
+    (k == kind).then(|| epoch.parse().ok()).flatten()
+}

@@ -1,0 +1,182 @@
+//! The report's figures as SVG (plotters' SVG backend): per-epoch curves with a band of
+//! one standard deviation over seeds, and a bar chart of epoch times.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One line of a curve figure: the mean over seeds per epoch (epoch 1 first) and, with
+/// several seeds, mean - std and mean + std.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub mean: Vec<f64>,
+    pub band: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// One chart of a figure: y-axis label and its series.
+pub struct Panel {
+    pub y_label: &'static str,
+    pub series: Vec<Series>,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> String {
+    format!("drawing a figure: {e:?}")
+}
+
+fn save(path: &Path, svg: &str) -> Result<()> {
+    crate::output::write_atomic(path, svg.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+fn panel(area: &DrawingArea<SVGBackend, Shift>, p: &Panel) -> Result<()> {
+    let epochs = p
+        .series
+        .iter()
+        .map(|s| s.mean.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let (y0, y1) = range(p.series.iter().flat_map(|s| {
+        let band = s.band.iter().flat_map(|(lo, hi)| lo.iter().chain(hi));
+        s.mean.iter().chain(band).copied()
+    }));
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1..epochs as i32, y0..y1)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(p.y_label)
+        .draw()
+        .map_err(draw_err)?;
+    for (i, s) in p.series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let points = |v: &[f64]| -> Vec<(i32, f64)> {
+            v.iter()
+                .enumerate()
+                .filter(|(_, y)| y.is_finite())
+                .map(|(e, &y)| (e as i32 + 1, y))
+                .collect()
+        };
+        if let Some((lo, hi)) = &s.band {
+            let mut outline = points(hi);
+            outline.extend(points(lo).into_iter().rev());
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15))))
+                .map_err(draw_err)?;
+        }
+        chart
+            .draw_series(LineSeries::new(points(&s.mean), color.stroke_width(2)))
+            .map_err(draw_err)?
+            .label(s.label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(draw_err)
+}
+
+/// Panels side by side under one title.
+pub fn curves(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let size = (520 * panels.len().max(1) as u32, 420);
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(draw_err)?;
+        for (area, p) in root
+            .split_evenly((1, panels.len().max(1)))
+            .iter()
+            .zip(panels)
+        {
+            panel(area, p)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    save(path, &svg)
+}
+
+/// Horizontal bars: (label, value, standard deviation) per bar.
+pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)]) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let height = 120 + 26 * items.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let max = items
+            .iter()
+            .map(|i| i.1 + i.2)
+            .fold(0.0, f64::max)
+            .max(1e-9);
+        let n = items.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(330)
+            .build_cartesian_2d(0f64..max * 1.1, -0.5f64..n as f64 - 0.5)
+            .map_err(draw_err)?;
+        let label = |y: &f64| {
+            let i = y.round();
+            let near = (y - i).abs() < 1e-6 && i >= 0.0;
+            near.then(|| items.get(i as usize).map(|it| it.0.clone()))
+                .flatten()
+                .unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_labels(n)
+            .y_label_formatter(&label)
+            .disable_y_mesh()
+            .draw()
+            .map_err(draw_err)?;
+        let color = Palette99::pick(0).to_rgba();
+        chart
+            .draw_series(items.iter().enumerate().map(|(i, it)| {
+                let y = i as f64;
+                Rectangle::new([(0.0, y - 0.35), (it.1, y + 0.35)], color.filled())
+            }))
+            .map_err(draw_err)?;
+        // One standard deviation over seeds, where there are several.
+        chart
+            .draw_series(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, it)| it.2 > 0.0)
+                    .map(|(i, it)| {
+                        let y = i as f64;
+                        PathElement::new(
+                            vec![(it.1 - it.2, y), (it.1 + it.2, y)],
+                            BLACK.stroke_width(2),
+                        )
+                    }),
+            )
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    save(path, &svg)
+}

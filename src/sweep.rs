@@ -1,0 +1,217 @@
+//! `mlp-gpu sweep`: the cartesian product of settings, one run directory each, sharing one
+//! session; resumable and splittable into shards.
+
+use crate::run::{self, RunOptions, Session, Status, Summary};
+use crate::train::TrainConfig;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// The lists a sweep crosses; each `None`/empty list keeps the base setting.
+#[derive(Clone, Debug, Default)]
+pub struct Grid {
+    pub optimizer: Vec<crate::optim::OptimizerKind>,
+    pub lr: Vec<f32>,
+    pub dropout: Vec<f32>,
+    pub init: Vec<crate::model::Init>,
+    pub batch_size: Vec<usize>,
+    pub seed: Vec<u64>,
+    pub batch_norm: Vec<bool>,
+}
+
+impl Grid {
+    /// Every combination, in a fixed order (the last list varies fastest).
+    pub fn configs(&self, base: &TrainConfig) -> Vec<TrainConfig> {
+        fn cross<T: Clone>(
+            out: Vec<TrainConfig>,
+            values: &[T],
+            set: impl Fn(&mut TrainConfig, T),
+        ) -> Vec<TrainConfig> {
+            if values.is_empty() {
+                return out;
+            }
+            let mut crossed = Vec::with_capacity(out.len() * values.len());
+            for c in out {
+                for v in values {
+                    let mut c = c.clone();
+                    set(&mut c, v.clone());
+                    crossed.push(c);
+                }
+            }
+            crossed
+        }
+        let mut out = vec![base.clone()];
+        out = cross(out, &self.optimizer, |c, v| c.optimizer = v);
+        out = cross(out, &self.lr, |c, v| c.lr = v);
+        out = cross(out, &self.batch_size, |c, v| c.batch_size = v);
+        out = cross(out, &self.dropout, |c, v| c.dropout = v);
+        out = cross(out, &self.init, |c, v| c.init = v);
+        out = cross(out, &self.batch_norm, |c, v| c.batch_norm = v);
+        cross(out, &self.seed, |c, v| c.seed = v)
+    }
+}
+
+/// The folder name of a run: its swept settings, readable and unique within a sweep.
+pub fn run_name(c: &TrainConfig) -> String {
+    format!(
+        "{}_lr{}_b{}_p{}_{}_{}_s{}",
+        c.optimizer.name(),
+        c.lr,
+        c.batch_size,
+        c.dropout,
+        c.init.name(),
+        if c.batch_norm { "bn" } else { "nobn" },
+        c.seed
+    )
+}
+
+/// `--shard I/N`: the I-th (1-based) of N interleaved slices of a sweep's runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not I/N with 1 <= I <= N, e.g. 1/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Interleaved, so each shard gets a similar mix of cheap and costly runs.
+    pub fn take<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index - 1)
+            .map(|(_, t)| t)
+            .collect()
+    }
+}
+
+/// What a sweep did with each of its runs.
+#[derive(Debug)]
+pub struct Outcome {
+    pub runs: Vec<(PathBuf, Summary)>,
+    /// Ctrl-C stopped the sweep before every run was done.
+    pub interrupted: bool,
+}
+
+fn minutes(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// A run's finished summary, if `dir` holds one for exactly `c`; an error if `dir` holds
+/// another run's settings.
+fn finished(dir: &Path, c: &TrainConfig) -> Result<Option<Summary>, String> {
+    let config = dir.join("config.json");
+    if !config.exists() {
+        return Ok(None);
+    }
+    let saved: run::SavedConfig = run::read_json(&config)?;
+    if saved.train != *c {
+        return Err(format!(
+            "{}: holds a run with other settings than this sweep's; use another --out or delete it",
+            dir.display()
+        ));
+    }
+    Ok(run::read_json::<Summary>(&dir.join(run::SUMMARY))
+        .ok()
+        .filter(|s| s.status.finished()))
+}
+
+/// Runs every config not already finished under `out`, each in `out/<run_name>`; an
+/// interrupted or failed run goes on from its checkpoint.
+pub fn sweep(
+    s: &Session,
+    configs: &[TrainConfig],
+    out: &Path,
+    quiet: bool,
+    stop: Option<&AtomicBool>,
+) -> Result<Outcome, String> {
+    for c in configs {
+        run::validate(c)?;
+        s.split(c)?;
+    }
+    let mut names: Vec<String> = configs.iter().map(run_name).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!(
+            "two runs of the sweep would share the folder {}; give each setting once",
+            w[0]
+        ));
+    }
+    run::prepare_dir(out)?;
+    let started = Instant::now();
+    let (mut ran, mut ran_seconds) = (0usize, 0.0f64);
+    let mut outcome = Outcome {
+        runs: Vec::new(),
+        interrupted: false,
+    };
+    let total = configs.len();
+    for (i, c) in configs.iter().enumerate() {
+        let dir = out.join(run_name(c));
+        let label = format!("run {}/{total} {}", i + 1, run::describe(c));
+        if let Some(done) = finished(&dir, c)? {
+            if !quiet {
+                eprintln!("{label}: already {:?}, skipped", done.status);
+            }
+            outcome.runs.push((dir, done));
+            continue;
+        }
+        if !quiet {
+            let left = configs.len() - i;
+            let estimate = match ran {
+                0 => String::new(),
+                n => format!(
+                    ", about {} left",
+                    minutes(ran_seconds / n as f64 * left as f64)
+                ),
+            };
+            eprintln!(
+                "{label} ({} so far{estimate})",
+                minutes(started.elapsed().as_secs_f64())
+            );
+        }
+        let t0 = Instant::now();
+        let o = RunOptions {
+            quiet: true,
+            resume: true,
+            stop,
+        };
+        let summary = run::run(s, c, &dir, &o)?;
+        ran += 1;
+        ran_seconds += t0.elapsed().as_secs_f64();
+        if !quiet {
+            let acc = summary.test_accuracy.map_or(String::new(), |a| {
+                format!(", test accuracy {:.2}%", 100.0 * a)
+            });
+            eprintln!(
+                "  {:?} after {} epochs{acc}, {}",
+                summary.status,
+                summary.epochs_run,
+                minutes(t0.elapsed().as_secs_f64())
+            );
+        }
+        let stopped = summary.status == Status::Interrupted;
+        outcome.runs.push((dir, summary));
+        if stopped {
+            outcome.interrupted = true;
+            break;
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,91 @@
+//! Helpers for tests that run the binary: toy IDX datasets made in the test, and runners
+//! that check exit status and that nothing panicked.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mlp-gpu"))
+}
+
+pub fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut v = magic.to_be_bytes().to_vec();
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(body);
+    v
+}
+
+pub fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A learnable toy dataset: class c lights up rows 2c and 2c+1, plus noise.
+pub fn write_dataset(dir: &Path, train: usize, test: usize) {
+    let mut seed = 1u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as u32
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let labels: Vec<u8> = (0..n).map(|_| (next() % 10) as u8).collect();
+        let mut pixels = vec![0u8; n * 784];
+        for (i, &l) in labels.iter().enumerate() {
+            for p in 0..784 {
+                let row = p / 28;
+                let lit = row / 2 == l as usize;
+                pixels[i * 784 + p] = if lit { 200 } else { (next() % 60) as u8 };
+            }
+        }
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gz(&idx(0x803, &[n as u32, 28, 28], &pixels)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gz(&idx(0x801, &[n as u32], &labels)),
+        )
+        .unwrap();
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn train_args(data: &Path, out: &Path) -> Vec<String> {
+    let a = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--val-size",
+        "200",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--quiet",
+    ];
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn run_err(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}

@@ -1,0 +1,234 @@
+//! Faults: Ctrl-C and --resume, device loss and out-of-memory (injected through
+//! MLP_GPU_FAULT), a full disk, an --out that cannot be a directory, sizes no device holds.
+
+mod common;
+
+use common::cli::*;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::Stdio;
+
+fn args(data: &Path, out: &Path, epochs: usize) -> Vec<String> {
+    [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--hidden",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.005",
+        "--dropout",
+        "0.2",
+        "--batch-norm",
+        "--val-size",
+        "100",
+        "--batch-size",
+        "50",
+        "--epochs",
+        &epochs.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn dataset(tmp: &Path) -> std::path::PathBuf {
+    let data = tmp.join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 1500, 100);
+    data
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// metrics.jsonl without the timings, which differ from run to run.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut m: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = m.as_object_mut().unwrap();
+            for timing in ["epoch_seconds", "eval_seconds", "samples_per_second"] {
+                o.remove(timing);
+            }
+            m
+        })
+        .collect()
+}
+
+/// The uninterrupted run the others must end up identical to.
+fn reference(tmp: &Path, data: &Path, epochs: usize) -> std::path::PathBuf {
+    let dir = tmp.join("reference");
+    run_ok(bin().args(args(data, &dir, epochs)).arg("--quiet"));
+    dir
+}
+
+fn assert_same_run(a: &Path, b: &Path) {
+    assert_eq!(metrics(a), metrics(b));
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "bit-identical model"
+    );
+    let (sa, sb) = (json(&a.join("summary.json")), json(&b.join("summary.json")));
+    assert_eq!(sa["test_accuracy"], sb["test_accuracy"]);
+    assert_eq!(sb["status"], "completed");
+}
+
+#[test]
+fn ctrl_c_stops_at_a_step_boundary_and_resume_finishes_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let epochs = 12;
+    let whole = reference(tmp.path(), &data, epochs);
+    let dir = tmp.path().join("interrupted");
+    let mut child = bin()
+        .args(args(&data, &dir, epochs))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("epoch   1") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(!rest.contains("panicked"), "{rest}");
+    assert!(rest.contains("--resume"), "it says how to go on: {rest}");
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["status"], "interrupted");
+    let done = summary["epochs_run"].as_u64().unwrap() as usize;
+    assert!((1..epochs).contains(&done), "{summary}");
+    assert!(dir.join("checkpoint.safetensors").exists());
+    assert!(
+        !dir.join("model.safetensors").exists(),
+        "no final model yet"
+    );
+    assert_eq!(metrics(&dir).len(), done);
+
+    let out = run_ok(bin().args(["train", "--resume", dir.to_str().unwrap(), "--json"]));
+    let resumed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(resumed["epochs_run"].as_u64().unwrap() as usize, epochs);
+    assert_same_run(&whole, &dir);
+}
+
+/// Runs `train` with a fault injected; returns stderr after checking it failed cleanly.
+fn faulty(fault: &str, a: &[String]) -> String {
+    let o = bin().env("MLP_GPU_FAULT", fault).args(a).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "{fault}: should fail");
+    assert!(!stderr.contains("panicked"), "{fault}: {stderr}");
+    stderr
+}
+
+#[test]
+fn device_loss_and_out_of_memory_keep_finished_epochs_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let epochs = 3;
+    let whole = reference(tmp.path(), &data, epochs);
+    for (fault, says) in [
+        ("device-lost@2", "GPU device was lost"),
+        ("oom@2", "out of memory"),
+    ] {
+        let dir = tmp.path().join(fault);
+        let mut a = args(&data, &dir, epochs);
+        a.push("--quiet".into());
+        let stderr = faulty(fault, &a);
+        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(error.len(), 1, "{fault}: {stderr}");
+        assert!(error[0].contains(says), "{fault}: {stderr}");
+        assert!(
+            error[0].contains("1 finished epochs") && error[0].contains("--resume"),
+            "{stderr}"
+        );
+        let summary = json(&dir.join("summary.json"));
+        assert_eq!(summary["status"], "failed", "{fault}");
+        assert!(summary["error"].as_str().unwrap().contains(says));
+        assert_eq!(metrics(&dir).len(), 1, "{fault}: epoch 1 is kept");
+        run_ok(bin().args(["train", "--quiet", "--resume", dir.to_str().unwrap()]));
+        assert_same_run(&whole, &dir);
+    }
+}
+
+#[test]
+fn unwritable_output_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    // --out under a regular file
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let a = args(&data, &file.join("run"), 1);
+    let stderr = run_err(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        stderr.contains("--out") && stderr.contains("a-file/run"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    // every result file written to /dev/full
+    let dir = tmp.path().join("full");
+    let stderr = faulty("disk-full@0", &args(&data, &dir, 1));
+    assert!(
+        stderr.contains("config.json") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(!dir.join("config.json").exists(), "no half-written file");
+    // results to a full stdout
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut a = args(&data, &tmp.path().join("stdout"), 1);
+    a.extend(["--json".into(), "--quiet".into()]);
+    let o = bin().args(&a).stdout(full).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot write the results to stdout"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sizes_no_device_holds_are_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    for (hidden, says) in [
+        ("2000000000", "--hidden 2000000000"),
+        ("20000,20000", "max_storage_buffer_binding_size"),
+    ] {
+        let out = tmp.path().join("never");
+        let mut a = args(&data, &out, 1);
+        let h = a.iter().position(|x| x == "--hidden").unwrap();
+        a[h + 1] = hidden.into();
+        let stderr = run_err(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            stderr.contains(says) && stderr.contains("--hidden"),
+            "{stderr}"
+        );
+        assert!(!out.exists(), "nothing was started");
+    }
+}

@@ -1,0 +1,354 @@
+//! `sweep` and `report` end to end: folders, skipping, resuming, shards, SIGKILL, and the
+//! report's tables and figures from hand-made result files.
+
+mod common;
+
+use common::cli::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every file under `dir` (relative path -> bytes).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A tiny sweep of 4 runs: 2 optimizers x 2 learning rates.
+fn sweep_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "sweep",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--optimizer",
+        "sgd,adam",
+        "--lr",
+        "0.05,0.005",
+        "--hidden",
+        "32",
+        "--val-size",
+        "100",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "50",
+    ]
+    .map(String::from)
+    .to_vec();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+const RUNS: [&str; 4] = [
+    "sgd_lr0.05_b50_p0_pytorch_nobn_s0",
+    "sgd_lr0.005_b50_p0_pytorch_nobn_s0",
+    "adam_lr0.05_b50_p0_pytorch_nobn_s0",
+    "adam_lr0.005_b50_p0_pytorch_nobn_s0",
+];
+const FILES: [&str; 5] = [
+    "config.json",
+    "metrics.jsonl",
+    "checkpoint.safetensors",
+    "model.safetensors",
+    "summary.json",
+];
+
+fn status(run: &Path) -> String {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    s["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn sweep_writes_every_run_skips_finished_ones_and_shards_partition_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 500, 100);
+    let out = tmp.path().join("sweep");
+    let stdout = run_ok(bin().args(sweep_args(&data, &out, &["--json"])));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).expect("--json: only JSON");
+    assert_eq!(rows.len(), 4);
+    for run in RUNS {
+        for f in FILES {
+            assert!(out.join(run).join(f).exists(), "{run}/{f}");
+        }
+        assert_eq!(status(&out.join(run)), "completed");
+    }
+    let first = snapshot(&out);
+
+    // Again: everything is skipped and nothing changes.
+    let o = bin().args(sweep_args(&data, &out, &[])).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("skipped").count(), 4, "{stderr}");
+    assert_eq!(snapshot(&out), first);
+
+    // Without one summary.json, just that run runs again, to the same result.
+    let again = out.join(RUNS[2]);
+    std::fs::remove_file(again.join("summary.json")).unwrap();
+    let o = bin().args(sweep_args(&data, &out, &[])).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("skipped").count(), 3, "{stderr}");
+    let rerun = snapshot(&out);
+    for (path, bytes) in &first {
+        let from_rerun = path.starts_with(RUNS[2]);
+        if !from_rerun {
+            assert_eq!(&rerun[path], bytes, "{} unchanged", path.display());
+        }
+    }
+    let model = PathBuf::from(RUNS[2]).join("model.safetensors");
+    assert_eq!(
+        rerun[&model], first[&model],
+        "the rerun trains the same model"
+    );
+
+    // Shards 1/2 and 2/2 together hold exactly the whole sweep's runs and models.
+    let sharded = tmp.path().join("sharded");
+    for shard in ["1/2", "2/2"] {
+        run_ok(bin().args(sweep_args(&data, &sharded, &["--shard", shard, "--quiet"])));
+    }
+    let models = |dir: &Path| -> BTreeMap<String, Vec<u8>> {
+        RUNS.iter()
+            .filter_map(|r| {
+                std::fs::read(dir.join(r).join("model.safetensors"))
+                    .ok()
+                    .map(|b| (r.to_string(), b))
+            })
+            .collect()
+    };
+    assert_eq!(models(&sharded), models(&out));
+    let one = tmp.path().join("one");
+    run_ok(bin().args(sweep_args(&data, &one, &["--shard", "1/2", "--quiet"])));
+    assert_eq!(models(&one).len(), 2, "a shard runs its half only");
+
+    // The report merges the shards' folders.
+    let stdout = run_ok(bin().args(["report", sharded.to_str().unwrap()]));
+    assert!(stdout.contains("report.md"), "{stdout}");
+    let csv = std::fs::read_to_string(sharded.join("results.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        5,
+        "a header and one row per run: {csv}"
+    );
+}
+
+#[test]
+fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 1500, 100);
+    let out = tmp.path().join("sweep");
+    let mut args = sweep_args(&data, &out, &[]);
+    let epochs = args.iter().position(|a| a == "--epochs").unwrap();
+    args[epochs + 1] = "6".into();
+    let mut child = bin()
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the first run has finished and the second has begun.
+    let second = out.join(RUNS[1]).join("config.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !second.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never reached run 2"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished: BTreeMap<PathBuf, Vec<u8>> = snapshot(&out)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(RUNS[0]))
+        .collect();
+    assert_eq!(
+        finished.len(),
+        FILES.len(),
+        "run 1 finished: {:?}",
+        finished.keys()
+    );
+    assert!(
+        !out.join(RUNS[1]).join("summary.json").exists(),
+        "the kill came in the middle of run 2"
+    );
+    for (p, _) in snapshot(&out) {
+        assert!(
+            !p.to_string_lossy().ends_with(".tmp") || !p.starts_with(RUNS[0]),
+            "{}",
+            p.display()
+        );
+    }
+
+    let o = bin().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = snapshot(&out);
+    for run in RUNS {
+        assert_eq!(status(&out.join(run)), "completed", "{run}");
+    }
+    for (p, bytes) in &finished {
+        assert_eq!(&after[p], bytes, "{} untouched", p.display());
+    }
+    assert!(
+        after.keys().all(|p| !p.to_string_lossy().ends_with(".tmp")),
+        "no temporary files left: {:?}",
+        after.keys()
+    );
+}
+
+/// A hand-made run folder: settings, per-epoch validation accuracies, test accuracy.
+fn fake_run(root: &Path, settings: (&str, f32, f32, &str, bool, u64), val: &[f64], test: f64) {
+    let (optimizer, lr, dropout, init, bn, seed) = settings;
+    let name = format!("{optimizer}_lr{lr}_p{dropout}_{init}_{bn}_s{seed}");
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = serde_json::json!({
+        "hidden": [200, 200, 200], "optimizer": optimizer, "lr": lr, "momentum": 0.0,
+        "weight_decay": 0.0, "epochs": val.len(), "batch_size": 512, "dropout": dropout,
+        "init": init, "batch_norm": bn, "seed": seed, "split_seed": 1234, "val_size": 10000,
+        "subset": null, "eval_subset": null, "adapter": "test adapter", "version": "0.1.0"
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let metrics: String = val
+        .iter()
+        .enumerate()
+        .map(|(e, v)| {
+            serde_json::json!({"epoch": e + 1, "train_loss": 1.0 / (e + 1) as f64, "val_loss": 0.5,
+                "val_accuracy": v, "epoch_seconds": 2.0, "eval_seconds": 0.1, "samples_per_second": 25000.0})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    let summary = serde_json::json!({
+        "status": "completed", "test_accuracy": test, "test_loss": 0.4,
+        "val_accuracy": val.last().unwrap(), "best_val_accuracy": 0.9, "best_epoch": 1,
+        "epochs_run": val.len(), "mean_epoch_seconds": 2.0, "adapter": "test adapter",
+        "per_class_test_accuracy": vec![0.9; 10]
+    });
+    std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+}
+
+/// The series of a figure: its coloured lines of width 2 (axes and ticks are black, 1 wide).
+fn series_in(svg: &Path) -> usize {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let doc =
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", svg.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| {
+            n.has_tag_name("polyline")
+                && n.attribute("stroke-width") == Some("2")
+                && n.attribute("stroke") != Some("#000000")
+        })
+        .count()
+}
+
+#[test]
+fn report_from_hand_made_files_has_the_cells_and_valid_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let lrs = [0.1f32, 0.05, 0.01, 0.005];
+    for (i, opt) in ["sgd", "adam", "rmsprop"].iter().enumerate() {
+        for (j, lr) in lrs.iter().enumerate() {
+            for seed in [0, 1] {
+                // RMSProp 0.005 is the best cell; seeds differ by 2 points of test accuracy.
+                let v = 0.5 + 0.01 * (4 * i + j) as f64;
+                let test = 0.6 + 0.01 * (4 * i + j) as f64 + 0.02 * seed as f64;
+                fake_run(
+                    root,
+                    (opt, *lr, 0.0, "pytorch", false, seed),
+                    &[v - 0.1, v],
+                    test,
+                );
+            }
+        }
+    }
+    for (k, p) in [0.1f32, 0.2, 0.3, 0.4].iter().enumerate() {
+        fake_run(
+            root,
+            ("rmsprop", 0.005, *p, "pytorch", false, 0),
+            &[0.7, 0.8 - 0.01 * k as f64],
+            0.85,
+        );
+    }
+    fake_run(
+        root,
+        ("rmsprop", 0.005, 0.1, "kaiming-uniform", false, 0),
+        &[0.7, 0.8, 0.81],
+        0.86,
+    );
+    fake_run(
+        root,
+        ("rmsprop", 0.005, 0.1, "kaiming-uniform", true, 0),
+        &[0.7, 0.8, 0.82],
+        0.87,
+    );
+    run_ok(bin().args(["report", root.to_str().unwrap()]));
+    let md = std::fs::read_to_string(root.join("report.md")).unwrap();
+    // SGD 0.1: test 0.60 and 0.62 -> 61.00 ± 1.41, beside the report's 86.39.
+    assert!(
+        md.contains("| SGD | 61.00 ± 1.41 (86.39) | 62.00 ± 1.41 (83.85) |"),
+        "{md}"
+    );
+    assert!(md.contains("| RMSProp | 69.00 ± 1.41 (10.40) | 70.00 ± 1.41 (11.92) | 71.00 ± 1.41 (81.05) | 72.00 ± 1.41 (85.44) |"), "{md}");
+    assert!(
+        md.contains("best cell by final validation accuracy: RMSProp 0.005"),
+        "{md}"
+    );
+    assert!(md.contains("| 0.2 | 85.00 | 87.51 (its best p) |"), "{md}");
+    assert!(
+        md.contains("Best p by final validation accuracy: 0.1"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| RMSProp 0.005, dropout 0.1, Kaiming | 86.00 | 86.92 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| RMSProp 0.005, dropout 0.1, Kaiming, BN | 87.00 | 87.57 |"),
+        "{md}"
+    );
+    assert!(md.contains("85.16"), "the baseline is mentioned");
+    let figures = root.join("figures");
+    let expected = [
+        ("1_baseline.svg", 2), // loss and accuracy of one run
+        ("2_grid.svg", 12),
+        ("3_dropout.svg", 5), // p = 0 and the four probabilities
+        ("4_kaiming.svg", 4), // two runs, two panels
+        ("5_epoch_time.svg", 0),
+    ];
+    for (file, series) in expected {
+        assert!(
+            md.contains(&format!("(figures/{file})")),
+            "report.md embeds {file}"
+        );
+        assert_eq!(series_in(&figures.join(file)), series, "{file}");
+    }
+    let csv = std::fs::read_to_string(root.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 24 + 4 + 2);
+    assert!(csv.starts_with("run,optimizer,lr,"));
+}
