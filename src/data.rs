@@ -66,34 +66,47 @@ pub fn find_dir(flag: Option<&Path>) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Reads `<dir>/<stem>.gz` or `<dir>/<stem>`, decompressed (at most 64 MiB).
-fn read_file(dir: &Path, stem: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
+/// Reads `<dir>/<stem>.gz` or `<dir>/<stem>` and decodes it as an IDX file.
+fn read_idx(dir: &Path, stem: &str, magic: u32, dims: usize) -> Result<Idx, DataError> {
     let plain = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));
     let path = if gz.exists() { gz } else { plain };
     let raw = std::fs::read(&path).map_err(|e| bad(&path, format!("cannot read: {e}")))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        // A decompressed IDX file of Fashion-MNIST is under 50 MB; cap what a bad file can cost.
-        GzDecoder::new(&raw[..])
-            .take(64 << 20)
-            .read_to_end(&mut out)
-            .map_err(|e| bad(&path, format!("corrupt gzip: {e}")))?;
-        Ok((path, out))
-    } else {
-        Ok((path, raw))
-    }
+    decode_idx(&path, &raw, magic, dims)
 }
 
-fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>, DataError> {
-    let need = 4 + 4 * dims;
-    if bytes.len() < need {
-        return Err(bad(
-            path,
-            format!("too short for an IDX header ({} bytes)", bytes.len()),
-        ));
+/// An IDX file's dimensions and its body.
+#[derive(Debug)]
+pub struct Idx {
+    pub path: PathBuf,
+    pub dims: Vec<usize>,
+    pub body: Vec<u8>,
+}
+
+/// Decodes an IDX file (gzipped or not; `path` is for messages): checks the magic number,
+/// then reads exactly the body the header announces. Memory follows the bytes actually
+/// present, never the header's claim, so a lying header costs nothing.
+pub fn decode_idx(path: &Path, raw: &[u8], magic: u32, dims: usize) -> Result<Idx, DataError> {
+    let mut reader: Box<dyn Read + '_> = if raw.starts_with(&[0x1f, 0x8b]) {
+        Box::new(GzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let corrupt = |e: std::io::Error| bad(path, format!("corrupt gzip: {e}"));
+    let mut header = vec![0u8; 4 + 4 * dims];
+    let mut got = 0;
+    while got < header.len() {
+        match reader.read(&mut header[got..]).map_err(corrupt)? {
+            0 => {
+                return Err(bad(
+                    path,
+                    format!("too short for an IDX header ({got} bytes)"),
+                ))
+            }
+            n => got += n,
+        }
     }
-    let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let word = |i: usize| u32::from_be_bytes(header[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     if word(0) != magic {
         return Err(bad(
             path,
@@ -103,58 +116,76 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
             ),
         ));
     }
-    Ok((1..=dims).map(|i| word(i) as usize).collect())
+    let dims: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
+    let expected = dims.iter().map(|&d| d as u64).product::<u64>();
+    let mut body = Vec::new();
+    reader
+        .take(expected + 1)
+        .read_to_end(&mut body)
+        .map_err(corrupt)?;
+    if body.len() as u64 != expected {
+        let holds = if body.len() as u64 > expected {
+            "more".to_string()
+        } else {
+            body.len().to_string()
+        };
+        return Err(bad(
+            path,
+            format!(
+                "header says {} but the file holds {holds} bytes after the header, not {expected}",
+                describe_dims(&dims)
+            ),
+        ));
+    }
+    Ok(Idx {
+        path: path.to_path_buf(),
+        dims,
+        body,
+    })
+}
+
+fn describe_dims(dims: &[usize]) -> String {
+    match dims {
+        [n] => format!("{n} labels"),
+        [n, h, w] => format!("{n} images of {h}x{w}"),
+        _ => format!("{dims:?}"),
+    }
 }
 
 /// Reads and checks one pair of IDX files (`train` or `t10k`).
 pub fn load(dir: &Path, prefix: &str) -> Result<Images, DataError> {
-    let (ipath, ibytes) = read_file(dir, &format!("{prefix}-images-idx3-ubyte"))?;
-    let (lpath, lbytes) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
-    let d = header(&ipath, &ibytes, 0x0000_0803, 3)?;
-    if d[1] != 28 || d[2] != 28 {
+    let images = format!("{prefix}-images-idx3-ubyte");
+    let labels = format!("{prefix}-labels-idx1-ubyte");
+    let i = read_idx(dir, &images, 0x0000_0803, 3)?;
+    let l = read_idx(dir, &labels, 0x0000_0801, 1)?;
+    check_pair(i, l)
+}
+
+/// Images and labels that belong together: 28x28 images, as many labels, labels 0-9.
+pub fn check_pair(i: Idx, l: Idx) -> Result<Images, DataError> {
+    let (ipath, lpath) = (&i.path, &l.path);
+    if i.dims[1] != 28 || i.dims[2] != 28 {
         return Err(bad(
-            &ipath,
-            format!("images are {}x{}, expected 28x28", d[1], d[2]),
+            ipath,
+            format!("images are {}x{}, expected 28x28", i.dims[1], i.dims[2]),
         ));
     }
-    let n = d[0];
-    let body = &ibytes[16..];
-    if body.len() != n * IMAGE_BYTES {
-        return Err(bad(
-            &ipath,
-            format!(
-                "header says {n} images but the file holds {} bytes of pixels, not {}",
-                body.len(),
-                n * IMAGE_BYTES
-            ),
-        ));
-    }
-    let ln = header(&lpath, &lbytes, 0x0000_0801, 1)?[0];
-    let labels = &lbytes[8..];
-    if labels.len() != ln {
-        return Err(bad(
-            &lpath,
-            format!(
-                "header says {ln} labels but the file holds {}",
-                labels.len()
-            ),
-        ));
-    }
+    let (n, ln) = (i.dims[0], l.dims[0]);
     if ln != n {
         return Err(bad(
-            &lpath,
+            lpath,
             format!("{ln} labels for {n} images in {}", ipath.display()),
         ));
     }
-    if let Some(i) = labels.iter().position(|&l| l > 9) {
+    if let Some(k) = l.body.iter().position(|&x| x > 9) {
         return Err(bad(
-            &lpath,
-            format!("label {} at index {i} is outside 0-9", labels[i]),
+            lpath,
+            format!("label {} at index {k} is outside 0-9", l.body[k]),
         ));
     }
     Ok(Images {
-        pixels: body.to_vec(),
-        labels: labels.to_vec(),
+        pixels: i.body,
+        labels: l.body,
     })
 }
 

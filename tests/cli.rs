@@ -233,6 +233,12 @@ fn malformed_data_files_give_clear_errors() {
             gz(&idx(0x801, &[100], &[12; 100])),
             "outside 0-9",
         ),
+        (
+            "bad crc",
+            labels,
+            bad_crc(&idx(0x801, &[100], &[1; 100])),
+            "gzip",
+        ),
     ];
     for (what, file, bytes, expect) in cases {
         let dir = tmp.path().join(what.replace(' ', "_"));
@@ -261,6 +267,26 @@ fn malformed_data_files_give_clear_errors() {
             "{what}: one line: {stderr}"
         );
     }
+    for missing in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        let dir = tmp.path().join(format!("without-{missing}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in std::fs::read_dir(&good).unwrap() {
+            let f = f.unwrap();
+            if !f.file_name().to_string_lossy().starts_with(missing) {
+                std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+            }
+        }
+        let stderr = run_err(&["train", "--data", dir.to_str().unwrap(), "--val-size", "10"]);
+        assert!(
+            stderr.contains(missing) && stderr.contains("No such file"),
+            "{missing}: {stderr}"
+        );
+    }
     let stderr = run_err(&[
         "train",
         "--data",
@@ -273,21 +299,79 @@ fn malformed_data_files_give_clear_errors() {
     );
 }
 
+/// A gzip file whose CRC does not match its contents.
+fn bad_crc(bytes: &[u8]) -> Vec<u8> {
+    let mut g = gz(bytes);
+    let crc = g.len() - 8;
+    g[crc] ^= 0xff;
+    g
+}
+
 #[test]
 fn bad_flags_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 300, 20);
+    let data = tmp.path().to_str().unwrap();
+    let out = tmp.path().join("never");
     for (args, expect) in [
-        (vec!["--lr", "nan"], "--lr"),
-        (vec!["--lr=-1"], "--lr"),
-        (vec!["--lr", "inf"], "--lr"),
-        (vec!["--dropout", "1"], "--dropout"),
-        (vec!["--batch-size", "0"], "--batch-size"),
-        (vec!["--hidden", "0"], "--hidden"),
-        (vec!["--optimizer", "lbfgs"], "lbfgs"),
+        (vec!["train", "--lr", "nan"], "--lr"),
+        (vec!["train", "--lr=-1"], "--lr"),
+        (vec!["train", "--lr", "inf"], "--lr"),
+        (vec!["train", "--lr", "0"], "--lr"),
+        (vec!["train", "--dropout", "1"], "--dropout"),
+        (vec!["train", "--dropout=-0.1"], "--dropout"),
+        (vec!["train", "--batch-size", "0"], "--batch-size"),
+        (vec!["train", "--batch-size=-5"], "--batch-size"),
+        (vec!["train", "--epochs", "0"], "--epochs"),
+        (vec!["train", "--hidden", "0"], "--hidden"),
+        (vec!["train", "--hidden=-3"], "--hidden"),
+        (vec!["train", "--optimizer", "lbfgs"], "lbfgs"),
+        (vec!["train", "--init", "xavier"], "xavier"),
+        (vec!["train", "--batch-norm=maybe"], "--batch-norm"),
+        (vec!["train", "--lr", "0.1,0.2"], "mlp-gpu sweep"),
+        (
+            vec![
+                "train",
+                "--data",
+                data,
+                "--batch-size",
+                "400",
+                "--val-size",
+                "100",
+            ],
+            "--batch-size 400 is larger than the training set",
+        ),
+        (
+            vec!["train", "--data", data, "--val-size", "300"],
+            "--val-size 300 leaves no training data",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                data,
+                "--val-size",
+                "100",
+                "--subset",
+                "201",
+            ],
+            "--subset 201 is larger",
+        ),
+        (vec!["sweep", "--out", "x", "--shard", "3/2"], "--shard"),
+        (vec!["sweep", "--out", "x", "--shard", "0/2"], "--shard"),
+        (vec!["sweep", "--out", "x", "--shard", "half"], "--shard"),
+        (vec!["sweep", "--out", "x", "--lr", "0.1,nan"], "--lr"),
+        (vec!["report", "/nonexistent-dir"], "/nonexistent-dir"),
     ] {
-        let mut a = vec!["train"];
-        a.extend(args.iter());
+        let mut a = args.clone();
+        if a[0] == "train" {
+            a.extend(["--out", out.to_str().unwrap()]);
+        }
         let stderr = run_err(&a);
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        let error_lines = stderr.lines().filter(|l| l.starts_with("error")).count();
+        assert_eq!(error_lines, 1, "{args:?}: one error line: {stderr}");
+        assert!(!out.exists(), "{args:?} left files behind");
     }
 }
 
