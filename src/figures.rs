@@ -83,6 +83,14 @@ fn panel(area: &DrawingArea<SVGBackend, Shift>, p: &Panel) -> Result<()> {
                 .draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15))))
                 .map_err(draw_err)?;
         }
+        // Markers too, so a one-epoch run still shows.
+        chart
+            .draw_series(
+                points(&s.mean)
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
+            .map_err(draw_err)?;
         chart
             .draw_series(LineSeries::new(points(&s.mean), color.stroke_width(2)))
             .map_err(draw_err)?

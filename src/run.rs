@@ -448,7 +448,7 @@ impl Epochs<'_> {
 pub fn describe(c: &TrainConfig) -> String {
     let hidden: Vec<String> = c.hidden.iter().map(|h| h.to_string()).collect();
     format!(
-        "784-{}-10 {} lr {}{}{}, init {:?}",
+        "784-{}-10 {} lr {}{}{}, init {}",
         hidden.join("-"),
         c.optimizer.name(),
         c.lr,
@@ -458,7 +458,7 @@ pub fn describe(c: &TrainConfig) -> String {
         } else {
             String::new()
         },
-        c.init
+        c.init.name()
     )
 }
 
