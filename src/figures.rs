@@ -144,7 +144,7 @@ pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(330)
-            .build_cartesian_2d(0f64..max * 1.1, -0.5f64..n as f64 - 0.5)
+            .build_cartesian_2d(0f64..max * 1.8, -0.5f64..n as f64 - 0.5)
             .map_err(draw_err)?;
         let label = |y: &f64| {
             let i = y.round();
@@ -167,7 +167,9 @@ pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)
                 let y = i as f64;
                 Rectangle::new([(0.0, y - 0.35), (it.1, y + 0.35)], color.filled())
             }))
-            .map_err(draw_err)?;
+            .map_err(draw_err)?
+            .label("mean over epochs (and seeds)")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled()));
         // One standard deviation over seeds, where there are several.
         chart
             .draw_series(
@@ -183,6 +185,15 @@ pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)
                         )
                     }),
             )
+            .map_err(draw_err)?
+            .label("± one standard deviation over seeds")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
             .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }

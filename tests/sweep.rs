@@ -352,3 +352,39 @@ fn report_from_hand_made_files_has_the_cells_and_valid_figures() {
     assert_eq!(csv.lines().count(), 1 + 24 + 4 + 2);
     assert!(csv.starts_with("run,optimizer,lr,"));
 }
+
+#[test]
+fn ctrl_c_stops_a_sweep_and_rerunning_it_finishes_the_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 1500, 100);
+    let out = tmp.path().join("sweep");
+    let mut args = sweep_args(&data, &out, &[]);
+    let epochs = args.iter().position(|a| a == "--epochs").unwrap();
+    args[epochs + 1] = "30".into();
+    let mut child = bin()
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join(RUNS[0]).join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !first.exists() {
+        assert!(std::time::Instant::now() < deadline, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(status(&out.join(RUNS[0])), "interrupted");
+    assert!(
+        !out.join(RUNS[1]).exists(),
+        "the sweep stopped at the interrupted run"
+    );
+    run_ok(bin().args(&args).arg("--quiet"));
+    for run in RUNS {
+        assert_eq!(status(&out.join(run)), "completed", "{run}");
+    }
+}
