@@ -13,14 +13,16 @@
 //   linear_backward_weight  dW[out, in] = dY^T X into grads, and db = column sums of dY
 //                           (M more invocations after the blocks, one per feature)
 //                           A(m,k) = dY[k*out + m], B(k,n) = X[k*in + n]
-// Each comes in two forms:
-//   <name>       any shapes and offsets; TM x TN scalar register block (the host prepends
-//                const TM, TN (multiple of 4), WG for the adapter's variant)
-//   <name>_vec4  8 x 8 block with every operand read as vec4 along its contiguous
-//                dimension: 4x fewer loads, which is what a CPU adapter pays for (lavapipe
-//                runs a loop over the SIMD lanes for every storage load). Needs the
-//                contiguous dimensions and the offsets to be multiples of 4; the host picks it
-//                when they are (gpu/linear.rs).
+// Each comes in three forms; the host prepends const TM, TN (a multiple of 4), WG, WG_N,
+// TILE_K for the adapter's variant (gpu/shaders.rs):
+//   <name>       any shapes and offsets; TM x TN scalar register block per invocation
+//   <name>_tiled any shapes and offsets; the GPU form: workgroup-memory tiles of
+//                (WG / WG_N) TM x WG_N TN, each invocation a TM x TN register block of one
+//   <name>_vec4  the CPU form: large register blocks (VEC4_BLOCKS in gpu/linear.rs) with
+//                every operand read as vec4 along its contiguous dimension: 4x fewer loads,
+//                which is what a CPU adapter pays for (lavapipe runs a loop over the SIMD
+//                lanes for every storage load). Needs the contiguous dimensions and the
+//                offsets to be multiples of 4; the CPU variant picks it when they are.
 // Invocation i takes block i, column blocks first (see `origin`).
 // Ragged edges: rows/columns past M or N are clamped to the last one for loading and
 // never stored, so shapes need not be multiples of the block.
@@ -141,15 +143,8 @@ fn mask_by_input(dx: f32, x: f32) -> f32 {
     return dx;
 }
 
-@compute @workgroup_size(WG)
-fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = origin(flat_id(gid, nwg, WG), TM, TN);
-    let m0 = o.x;
-    let n0 = o.y;
-    if (m0 >= g.m || n0 >= g.n) {
-        return;
-    }
-    tile(m0, n0, true);
+// The epilogues: store the block in acc at (m0, n0), skipping what lies past M or N.
+fn store_forward(m0: u32, n0: u32) {
     for (var i = 0u; i < TM; i++) {
         let m = m0 + i;
         for (var j = 0u; j < TN; j++) {
@@ -161,15 +156,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
 }
 
-@compute @workgroup_size(WG)
-fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = origin(flat_id(gid, nwg, WG), TM, TN);
-    let m0 = o.x;
-    let n0 = o.y;
-    if (m0 >= g.m || n0 >= g.n) {
-        return;
-    }
-    tile(m0, n0, true);
+fn store_backward_data(m0: u32, n0: u32) {
     for (var i = 0u; i < TM; i++) {
         let m = m0 + i;
         for (var j = 0u; j < TN; j++) {
@@ -182,21 +169,7 @@ fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     }
 }
 
-@compute @workgroup_size(WG)
-fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let id = flat_id(gid, nwg, WG);
-    let bias = bias_row(id, TM, TN);
-    if (bias < g.m) {
-        grads[g.aux_off + bias] = bias_grad(bias);
-        return;
-    }
-    let o = origin(id, TM, TN);
-    let m0 = o.x;
-    let n0 = o.y;
-    if (m0 >= g.m) {
-        return;
-    }
-    tile(m0, n0, false);
+fn store_backward_weight(m0: u32, n0: u32) {
     for (var i = 0u; i < TM; i++) {
         let m = m0 + i;
         for (var j = 0u; j < TN; j++) {
@@ -206,6 +179,149 @@ fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builti
             }
         }
     }
+}
+
+@compute @workgroup_size(WG)
+fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), TM, TN);
+    if (o.x >= g.m || o.y >= g.n) {
+        return;
+    }
+    tile(o.x, o.y, true);
+    store_forward(o.x, o.y);
+}
+
+@compute @workgroup_size(WG)
+fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(flat_id(gid, nwg, WG), TM, TN);
+    if (o.x >= g.m || o.y >= g.n) {
+        return;
+    }
+    tile(o.x, o.y, true);
+    store_backward_data(o.x, o.y);
+}
+
+@compute @workgroup_size(WG)
+fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_id(gid, nwg, WG);
+    let bias = bias_row(id, TM, TN);
+    if (bias < g.m) {
+        grads[g.aux_off + bias] = bias_grad(bias);
+        return;
+    }
+    let o = origin(id, TM, TN);
+    if (o.x >= g.m) {
+        return;
+    }
+    tile(o.x, o.y, false);
+    store_backward_weight(o.x, o.y);
+}
+
+// ---- tiled forms (the GPU variant): a workgroup of WG_M x WG_N invocations computes a
+// TILE_M x TILE_N block of C, each invocation a TM x TN block of it, stepping through K in
+// slices of TILE_K staged in workgroup memory. Workgroup w takes block w in `origin`'s
+// order; for backward_weight the workgroups after the blocks sum db, WG rows each. ----
+const WG_M: u32 = WG / WG_N;
+const TILE_M: u32 = WG_M * TM;
+const TILE_N: u32 = WG_N * TN;
+var<workgroup> a_tile: array<f32, TILE_K * TILE_M>; // [k][m]
+var<workgroup> b_tile: array<f32, TILE_K * TILE_N>; // [k][n]
+
+// A(m, k) and B(k, n) with m, n clamped into range and k past K read as 0.
+fn a_at(m: u32, k: u32) -> f32 {
+    if (k >= g.k) {
+        return 0.0;
+    }
+    return acts[g.a_off + min(m, g.m - 1u) * g.a_sm + k * g.a_sk];
+}
+
+fn b_at(k: u32, n: u32, from_params: bool) -> f32 {
+    if (k >= g.k) {
+        return 0.0;
+    }
+    return load_b(g.b_off + k * g.b_sk + min(n, g.n - 1u) * g.b_sn, from_params);
+}
+
+// acc = invocation lid's TM x TN block of the workgroup's block at (m0, n0). The staging
+// loads run along whichever index is contiguous in memory, so neighbouring invocations
+// read neighbouring words.
+fn tile_shared(m0: u32, n0: u32, lid: u32, b_in_params: bool) {
+    let row = (lid / WG_N) * TM;
+    let col = (lid % WG_N) * TN;
+    for (var i = 0u; i < TM * NV; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    for (var k0 = 0u; k0 < g.k; k0 += TILE_K) {
+        for (var e = lid; e < TILE_M * TILE_K; e += WG) {
+            var m = e / TILE_K;
+            var k = e % TILE_K;
+            if (g.a_sm == 1u) {
+                m = e % TILE_M;
+                k = e / TILE_M;
+            }
+            a_tile[k * TILE_M + m] = a_at(m0 + m, k0 + k);
+        }
+        for (var e = lid; e < TILE_N * TILE_K; e += WG) {
+            var n = e / TILE_K;
+            var k = e % TILE_K;
+            if (g.b_sn == 1u) {
+                n = e % TILE_N;
+                k = e / TILE_N;
+            }
+            b_tile[k * TILE_N + n] = b_at(k0 + k, n0 + n, b_in_params);
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TILE_K; k++) {
+            var b: array<vec4<f32>, NV>;
+            for (var v = 0u; v < NV; v++) {
+                let at = k * TILE_N + col + 4u * v;
+                b[v] = vec4<f32>(b_tile[at], b_tile[at + 1u], b_tile[at + 2u], b_tile[at + 3u]);
+            }
+            for (var i = 0u; i < TM; i++) {
+                let a = vec4<f32>(a_tile[k * TILE_M + row + i]);
+                for (var v = 0u; v < NV; v++) {
+                    acc[i * NV + v] = fma(a, b[v], acc[i * NV + v]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn linear_forward_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(wid.x + wid.y * nwg.x, TILE_M, TILE_N);
+    if (o.x >= g.m) {
+        return;
+    }
+    tile_shared(o.x, o.y, lid, true);
+    store_forward(o.x + (lid / WG_N) * TM, o.y + (lid % WG_N) * TN);
+}
+
+@compute @workgroup_size(WG)
+fn linear_backward_data_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = origin(wid.x + wid.y * nwg.x, TILE_M, TILE_N);
+    if (o.x >= g.m) {
+        return;
+    }
+    tile_shared(o.x, o.y, lid, true);
+    store_backward_data(o.x + (lid / WG_N) * TM, o.y + (lid % WG_N) * TN);
+}
+
+@compute @workgroup_size(WG)
+fn linear_backward_weight_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let w = wid.x + wid.y * nwg.x;
+    let blocks = ((g.m + TILE_M - 1u) / TILE_M) * ((g.n + TILE_N - 1u) / TILE_N);
+    if (w >= blocks) {
+        let r = (w - blocks) * WG + lid;
+        if (r < g.m) {
+            grads[g.aux_off + r] = bias_grad(r);
+        }
+        return;
+    }
+    let o = origin(w, TILE_M, TILE_N);
+    tile_shared(o.x, o.y, lid, false);
+    store_backward_weight(o.x + (lid / WG_N) * TM, o.y + (lid % WG_N) * TN);
 }
 
 // ---- vec4 forms: blocks and operands as vec4 (see the header) ----

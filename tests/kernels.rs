@@ -66,9 +66,9 @@ fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
     (at, end)
 }
 
-/// Every variant, shape and padding (0: vec4 forms where the shape allows, 1: scalar forms)
-/// with seeded x, w, b, dy; `check` returns whether the case ran a vec4 form. Both forms
-/// must have run.
+/// Every variant, shape and padding (0: vec4 forms where the shape allows, 1: scalar forms;
+/// the tiled variant runs its tiled form for both) with seeded x, w, b, dy; `check` returns
+/// whether the case ran a vec4 form. Both register-block forms must have run.
 fn each_linear_case(
     mut check: impl FnMut(MatmulVariant, LinearShape, usize, &[f32], &[f32], &[f32], &[f32]) -> bool,
 ) {
@@ -95,11 +95,11 @@ fn each_linear_case(
     );
 }
 
-fn form(v4: bool) -> &'static str {
-    if v4 {
-        "vec4"
-    } else {
-        "scalar"
+fn form(variant: MatmulVariant, v4: bool) -> &'static str {
+    match (variant.tiled(), v4) {
+        (true, _) => "tiled",
+        (false, true) => "vec4",
+        (false, false) => "scalar",
     }
 }
 
@@ -122,7 +122,7 @@ fn linear_forward_case(act: Activation, what: &str) {
         let v4 = k.linear_uses_vec4(s, &[a_at[0], p_at[0]]).0;
         let got = read_f32(&m.acts, a_at[1], want.len());
         assert_close(
-            &format!("{what} {} {} {s:?}", variant.name(), form(v4)),
+            &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
             &got,
             &want,
             MATMUL_ATOL,
@@ -187,7 +187,7 @@ fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
         let v4 = k.linear_uses_vec4(s, &[a_at[1], p_at[0]]).1;
         let got = read_f32(&m.acts, a_at[2], want.len());
         assert_close(
-            &format!("{what} {} {} {s:?}", variant.name(), form(v4)),
+            &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
             &got,
             &want,
             MATMUL_ATOL,
@@ -240,7 +240,7 @@ fn linear_backward_weight_and_bias_match_reference() {
         let (mut dw, mut db) = (vec![0.0; n], vec![0.0; s.outputs]);
         reference::linear_backward_weight(&mut dw, &mut db, dy, x, s);
         let v4 = k.linear_uses_vec4(s, &[a_at[1], a_at[0]]).2;
-        let what = format!("{} {} {s:?}", variant.name(), form(v4));
+        let what = format!("{} {} {s:?}", variant.name(), form(variant, v4));
         // dW sums over the batch (K = rows <= 513): same bound as the other products.
         assert_close(
             &format!("linear_backward_weight dW {what}"),

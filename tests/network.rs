@@ -210,19 +210,19 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
 #[test]
 fn full_training_step_gpu_matches_cpu_sgd() {
     gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Block4x4);
+    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Tile64);
 }
 
 #[test]
 fn full_training_step_gpu_matches_cpu_adam() {
     gpu_step_matches_cpu_step(OptimizerKind::Adam, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Adam, MatmulVariant::Block4x4);
+    gpu_step_matches_cpu_step(OptimizerKind::Adam, MatmulVariant::Tile64);
 }
 
 #[test]
 fn full_training_step_gpu_matches_cpu_rmsprop() {
     gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, MatmulVariant::Block4x4);
+    gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, MatmulVariant::Tile64);
 }
 
 /// 20 training steps on a 512-image subset, run independently on the GPU and on the CPU

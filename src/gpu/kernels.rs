@@ -22,9 +22,10 @@ pub struct Kernels {
     pub(crate) linear_forward: Kernel,
     pub(crate) linear_backward_data: Kernel,
     pub(crate) linear_backward_weight: Kernel,
-    pub(crate) linear_forward_vec4: Kernel,
-    pub(crate) linear_backward_data_vec4: Kernel,
-    pub(crate) linear_backward_weight_vec4: Kernel,
+    /// The vec4 forms, compiled for the register-block variant only.
+    pub(crate) linear_forward_vec4: Option<Kernel>,
+    pub(crate) linear_backward_data_vec4: Option<Kernel>,
+    pub(crate) linear_backward_weight_vec4: Option<Kernel>,
     pub(crate) batch_norm_stats: Kernel,
     pub(crate) batch_norm_apply: Kernel,
     pub(crate) batch_norm_backward_reduce: Kernel,
@@ -113,14 +114,24 @@ impl Kernels {
             }
         };
         let wg = variant.shape().2;
+        let tiled = variant.tiled();
+        // The register-block variant compiles the scalar and vec4 forms, the tiled one its
+        // own (the vec4 forms' large blocks are a CPU design).
+        let product = |scalar: &'static str, tiled_form: &'static str| {
+            kernel(Op::Linear, if tiled { tiled_form } else { scalar }, wg)
+        };
+        let vec4 = |entry: &'static str| (!tiled).then(|| kernel(Op::Linear, entry, wg));
         let kernels = Kernels {
             gather: kernel(Op::Gather, "gather", 64),
-            linear_forward: kernel(Op::Linear, "linear_forward", wg),
-            linear_backward_data: kernel(Op::Linear, "linear_backward_data", wg),
-            linear_backward_weight: kernel(Op::Linear, "linear_backward_weight", wg),
-            linear_forward_vec4: kernel(Op::Linear, "linear_forward_vec4", wg),
-            linear_backward_data_vec4: kernel(Op::Linear, "linear_backward_data_vec4", wg),
-            linear_backward_weight_vec4: kernel(Op::Linear, "linear_backward_weight_vec4", wg),
+            linear_forward: product("linear_forward", "linear_forward_tiled"),
+            linear_backward_data: product("linear_backward_data", "linear_backward_data_tiled"),
+            linear_backward_weight: product(
+                "linear_backward_weight",
+                "linear_backward_weight_tiled",
+            ),
+            linear_forward_vec4: vec4("linear_forward_vec4"),
+            linear_backward_data_vec4: vec4("linear_backward_data_vec4"),
+            linear_backward_weight_vec4: vec4("linear_backward_weight_vec4"),
             batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 64),
             batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
             batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 64),

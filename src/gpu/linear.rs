@@ -59,9 +59,10 @@ fn vec4_ok(words: &[usize]) -> bool {
 }
 
 impl Kernels {
-    /// Dispatches the scalar or the vec4 form of `product` for a layer of shape `s` whose
-    /// operands start at `operands`: enough invocations for the blocks of its output C
-    /// (see `origin` in linear.wgsl), plus one per output feature for the bias gradient.
+    /// Dispatches the variant's form of `product` (scalar, vec4 or tiled) for a layer of
+    /// shape `s` whose operands start at `operands`: enough invocations for the blocks of
+    /// its output C (see `origin` in linear.wgsl), plus one per output feature for the
+    /// bias gradient.
     fn dispatch_product<T: bytemuck::Pod>(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -74,37 +75,38 @@ impl Kernels {
         let (scalar, vec4, use_vec4, (m, n), extra) = match product {
             Product::Forward => (
                 &self.linear_forward,
-                &self.linear_forward_vec4,
+                self.linear_forward_vec4.as_ref(),
                 fwd,
                 (s.rows, s.outputs),
                 0,
             ),
             Product::BackwardData => (
                 &self.linear_backward_data,
-                &self.linear_backward_data_vec4,
+                self.linear_backward_data_vec4.as_ref(),
                 data,
                 (s.rows, s.inputs),
                 0,
             ),
             Product::BackwardWeight => (
                 &self.linear_backward_weight,
-                &self.linear_backward_weight_vec4,
+                self.linear_backward_weight_vec4.as_ref(),
                 weight,
                 (s.outputs, s.inputs),
                 s.outputs,
             ),
         };
-        let (tm, tn, _) = self.variant.shape();
-        let (kernel, (tm, tn)) = if use_vec4 {
-            (vec4, VEC4_BLOCKS[product as usize])
-        } else {
-            (scalar, (tm as usize, tn as usize))
+        let (tm, tn, wg) = self.variant.shape();
+        // Blocks of C, and invocations per block.
+        let (kernel, (tm, tn), per_block) = match vec4 {
+            Some(vec4) if use_vec4 => (vec4, VEC4_BLOCKS[product as usize], 1),
+            _ if self.variant.tiled() => (scalar, self.variant.tile(), wg as usize),
+            _ => (scalar, (tm as usize, tn as usize), 1),
         };
         self.dispatch(
             pass,
             kernel,
             imm,
-            (m.div_ceil(tm) * n.div_ceil(tn) + extra) as u32,
+            (m.div_ceil(tm) * n.div_ceil(tn) * per_block + extra) as u32,
         );
         if let Some(p) = &self.profiler {
             // 2 FLOPs per multiply-add
@@ -115,7 +117,8 @@ impl Kernels {
     /// Whether the products of a layer of this shape at these offsets take the vec4 forms:
     /// (forward, backward_data, backward_weight).
     pub fn linear_uses_vec4(&self, s: LinearShape, offsets: &[usize]) -> (bool, bool, bool) {
-        let base = vec4_ok(offsets) && s.inputs.is_multiple_of(4);
+        let base =
+            self.linear_forward_vec4.is_some() && vec4_ok(offsets) && s.inputs.is_multiple_of(4);
         (
             base,
             base && s.outputs.is_multiple_of(4),

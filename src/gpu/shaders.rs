@@ -59,48 +59,72 @@ impl Op {
     }
 }
 
-/// How the matmul kernels block their work: outputs per invocation and workgroup size.
-/// Each is the same WGSL with different constants; which wins depends on the adapter.
+/// How the matmul kernels block their work; which wins depends on the adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatmulVariant {
-    /// 8x8 outputs per invocation, workgroups of 8: for CPU adapters (lavapipe), where each
-    /// invocation is a SIMD lane (8 per AVX2 vector), large blocks amortise the per-lane
-    /// loads, and a whole workgroup runs on one thread, so small workgroups spread a small
-    /// batch over all cores.
+    /// 8x8 outputs per invocation, workgroups of 8, no workgroup memory, and the vec4 forms
+    /// wherever the shape allows: for CPU adapters (lavapipe), where each invocation is a
+    /// SIMD lane (8 per AVX2 vector), large blocks amortise the per-lane loads, barriers
+    /// are coroutine switches, and a whole workgroup runs on one thread, so small
+    /// workgroups spread a small batch over all cores.
     Block8x8,
-    /// 4x4 outputs per invocation, workgroup 64: for GPUs, more invocations in flight and
-    /// fewer registers each.
-    Block4x4,
+    /// Workgroups of 16x16 invocations share 64x64 tiles of C through workgroup memory
+    /// (K in slices of 16), each invocation a 4x4 register block: for GPUs.
+    Tile64,
 }
 
 impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Block8x8, MatmulVariant::Block4x4];
+    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Block8x8, MatmulVariant::Tile64];
 
     pub fn for_adapter(info: &AdapterInfo) -> Self {
         if info.device_type == DeviceType::Cpu {
             MatmulVariant::Block8x8
         } else {
-            MatmulVariant::Block4x4
+            MatmulVariant::Tile64
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             MatmulVariant::Block8x8 => "block8x8",
-            MatmulVariant::Block4x4 => "block4x4",
+            MatmulVariant::Tile64 => "tile64",
         }
     }
 
-    /// (TM, TN, WG)
+    /// (TM, TN, WG): outputs per invocation and invocations per workgroup.
     pub fn shape(self) -> (u32, u32, u32) {
         match self {
             MatmulVariant::Block8x8 => (8, 8, 8),
-            MatmulVariant::Block4x4 => (4, 4, 64),
+            MatmulVariant::Tile64 => (4, 4, 256),
         }
+    }
+
+    /// Whether the products run the `_tiled` entry points (else the register-block ones,
+    /// with the vec4 forms where the shape allows).
+    pub fn tiled(self) -> bool {
+        self == MatmulVariant::Tile64
+    }
+
+    /// Invocations per workgroup along the columns of a tile, and the K slice.
+    fn tiling(self) -> (u32, u32) {
+        match self {
+            MatmulVariant::Block8x8 => (1, 16),
+            MatmulVariant::Tile64 => (16, 16),
+        }
+    }
+
+    /// Rows and columns of C one workgroup of the tiled form computes.
+    pub fn tile(self) -> (usize, usize) {
+        let (tm, tn, wg) = self.shape();
+        let (wg_n, _) = self.tiling();
+        ((wg / wg_n * tm) as usize, (wg_n * tn) as usize)
     }
 
     fn constants(self) -> String {
         let (tm, tn, wg) = self.shape();
-        format!("const TM: u32 = {tm}u;\nconst TN: u32 = {tn}u;\nconst WG: u32 = {wg}u;\n")
+        let (wg_n, tile_k) = self.tiling();
+        format!(
+            "const TM: u32 = {tm}u;\nconst TN: u32 = {tn}u;\nconst WG: u32 = {wg}u;\nconst WG_N: u32 = {wg_n}u;\nconst TILE_K: u32 = {tile_k}u;\n"
+        )
     }
 }
