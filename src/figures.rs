@@ -93,34 +93,44 @@ fn panel(area: &DrawingArea<SVGBackend, Shift>, p: &Panel) -> Result<()> {
             .map_err(draw_err)?;
         chart
             .draw_series(LineSeries::new(points(&s.mean), color.stroke_width(2)))
-            .map_err(draw_err)?
-            .label(s.label.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled()));
+            .map_err(draw_err)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(draw_err)
+    Ok(())
 }
 
-/// Panels side by side under one title.
+const LEGEND_WIDTH: u32 = 300;
+
+/// The series' colours and labels in a column of their own, clear of the curves.
+fn legend(area: &DrawingArea<SVGBackend, Shift>, series: &[Series]) -> Result<()> {
+    for (i, s) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let y = 50 + 20 * i as i32;
+        area.draw(&Rectangle::new([(8, y - 5), (26, y + 5)], color.filled()))
+            .map_err(draw_err)?;
+        area.draw(&Text::new(s.label.clone(), (34, y - 6), ("sans-serif", 13)))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// Panels side by side under one title, with the legend of the first panel's series on
+/// the right (every panel shows the same runs).
 pub fn curves(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     let mut svg = String::new();
     {
-        let size = (520 * panels.len().max(1) as u32, 420);
+        let size = (480 * panels.len().max(1) as u32 + LEGEND_WIDTH, 420);
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let root = root.titled(title, ("sans-serif", 20)).map_err(draw_err)?;
-        for (area, p) in root
+        let (charts, key) = root.split_horizontally(size.0 - LEGEND_WIDTH);
+        for (area, p) in charts
             .split_evenly((1, panels.len().max(1)))
             .iter()
             .zip(panels)
         {
             panel(area, p)?;
         }
+        legend(&key, panels.first().map_or(&[], |p| &p.series[..]))?;
         root.present().map_err(draw_err)?;
     }
     save(path, &svg)

@@ -384,6 +384,10 @@ impl Epochs<'_> {
     fn run(&self, t: &mut Trainer, metrics: &mut Vec<EpochMetrics>) -> Result<Status, TrainError> {
         let (c, ctx) = (self.c, &self.s.ctx);
         let n = t.train_idx.len();
+        // Killed after checkpointing a diverged epoch: that is still the result.
+        if metrics.last().is_some_and(|m| !m.train_loss.is_finite()) {
+            return Ok(Status::Diverged);
+        }
         for epoch in metrics.len()..c.epochs {
             let bar = progress(t.steps_per_epoch(), self.quiet);
             let t0 = Instant::now();
@@ -480,7 +484,8 @@ pub fn eval(
     let (params, state) =
         output::load_model(&dir.join(MODEL), &layout, &state_layout, c.dropout > 0.0)
             .map_err(|e| e.to_string())?;
-    let s = Session::open(data, adapter)?;
+    let data = data.map(Path::to_path_buf).or(saved.data);
+    let s = Session::open(data.as_deref(), adapter)?;
     let trainer = s.trainer(&c)?;
     let mut full_state = trainer.net.state.init(&trainer.net.params);
     full_state[..state_layout.slots].copy_from_slice(&state[..state_layout.slots]);

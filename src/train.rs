@@ -324,6 +324,7 @@ impl<'a> Trainer<'a> {
         ctx.queue.submit([encoder.finish()]);
         let slots = self.net.read_slots(ctx, batches)?;
         let preds = self.net.read_preds(ctx, n)?;
+        ctx.check()?;
         let labels: Vec<u8> = if test {
             (0..n).map(|i| data.labels[i]).collect()
         } else {
