@@ -5,7 +5,6 @@ use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-pub const IMAGE_BYTES: usize = 28 * 28;
 const HOW_TO_GET: &str =
     "get the data with `apt-get install dataset-fashion-mnist` or pass --data DIR";
 
@@ -75,6 +74,10 @@ fn read_idx(dir: &Path, stem: &str, magic: u32, dims: usize) -> Result<Idx, Data
     decode_idx(&path, &raw, magic, dims)
 }
 
+/// The largest IDX body read (Fashion-MNIST's largest is 47 MB): a small gzip file can
+/// expand to far more than memory holds, so claims above this are refused up front.
+const MAX_BODY: u64 = 1 << 30;
+
 /// An IDX file's dimensions and its body.
 #[derive(Debug)]
 pub struct Idx {
@@ -117,7 +120,20 @@ pub fn decode_idx(path: &Path, raw: &[u8], magic: u32, dims: usize) -> Result<Id
         ));
     }
     let dims: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
-    let expected = dims.iter().map(|&d| d as u64).product::<u64>();
+    let expected = dims
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        .filter(|&n| n <= MAX_BODY)
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!(
+                    "header says {}, more than the {} MiB mlp-gpu reads from one file",
+                    describe_dims(&dims),
+                    MAX_BODY >> 20
+                ),
+            )
+        })?;
     let mut body = Vec::new();
     reader
         .take(expected + 1)

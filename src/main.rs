@@ -149,7 +149,11 @@ struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue an interrupted run in this directory from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["out", "config"])]
+    #[arg(long, conflicts_with_all = [
+        "out", "config", "hidden", "optimizer", "lr", "momentum", "weight_decay", "epochs",
+        "batch_size", "dropout", "init", "batch_norm", "seed", "split_seed", "val_size",
+        "subset", "eval_subset",
+    ])]
     resume: Option<PathBuf>,
     /// Print the summary as JSON only on stdout.
     #[arg(long)]

@@ -95,7 +95,17 @@ pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Record>, usize), String> {
                 continue;
             }
             match read_record(&d)? {
-                Some(r) if r.summary.status.finished() => records.push(r),
+                Some(r) if r.summary.status.finished() => {
+                    // The same run twice (copied folders, overlapping shards) counts once.
+                    match records.iter().find(|o: &&Record| o.train() == r.train()) {
+                        Some(first) => eprintln!(
+                            "warning: {} repeats the run in {}; counted once",
+                            r.dir.display(),
+                            first.dir.display()
+                        ),
+                        None => records.push(r),
+                    }
+                }
                 _ => unfinished += 1,
             }
         }

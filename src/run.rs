@@ -207,6 +207,17 @@ impl Session {
         Ok(split)
     }
 
+    /// Everything about `c` that can be refused before work starts: the split, and the
+    /// network's buffers against the device's limits.
+    pub fn check(&self, c: &TrainConfig) -> Result<(), String> {
+        validate(c)?;
+        let split = self.split(c)?;
+        let slots = crate::train::loss_slots(&split, c.batch_size);
+        let layout = crate::model::ParamLayout::new(&c.spec());
+        crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn trainer(&self, c: &TrainConfig) -> Result<Trainer<'_>, String> {
         let split = self.split(c)?;
         Trainer::new(&self.ctx, &self.kernels, &self.data, c.clone(), &split)
@@ -324,51 +335,35 @@ pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<S
         dir,
         quiet: o.quiet,
     };
-    let status = match epochs.run(&mut trainer, &mut metrics) {
-        Ok(status) => status,
-        Err(e) => {
-            let (message, status) = match e {
-                TrainError::Interrupted => (None, Status::Interrupted),
-                TrainError::Gpu(e) => (Some(s.gpu_error(e)), Status::Failed),
-                TrainError::Output(e) => (Some(e.to_string()), Status::Failed),
-            };
-            let mut summary = Summary::new(status, &metrics, None, s.adapter());
-            summary.error = message.clone();
-            let written = write_json(&dir.join(SUMMARY), &summary);
-            let kept = match metrics.len() {
-                0 => "no epoch had finished".to_string(),
-                n => format!(
-                    "{} keeps the metrics and checkpoint of the {n} finished epochs",
-                    dir.display()
-                ),
-            };
-            return match message {
-                None => written.map(|_| summary).map_err(write_err),
-                Some(m) => Err(format!(
-                    "{m}; {kept}; continue with `mlp-gpu train --resume {}`",
-                    dir.display()
-                )),
-            };
-        }
+    let finished = epochs
+        .run(&mut trainer, &mut metrics)
+        .and_then(|status| epochs.finish(&mut trainer, &metrics, status));
+    let e = match finished {
+        Ok(summary) => return Ok(summary),
+        Err(e) => e,
     };
-    let test = trainer.evaluate(true).map_err(|e| s.gpu_error(e))?;
-    let params = trainer
-        .net
-        .read_params(&s.ctx)
-        .map_err(|e| s.gpu_error(e))?;
-    let state = trainer.net.read_state(&s.ctx).map_err(|e| s.gpu_error(e))?;
-    let bytes = output::model_bytes(
-        &trainer.net.params,
-        &trainer.net.state,
-        c.dropout > 0.0,
-        &params,
-        &state,
-        i64::from(trainer.steps_done),
-    );
-    write_atomic(&dir.join(MODEL), &bytes).map_err(write_err)?;
-    let summary = Summary::new(status, &metrics, Some(&test), s.adapter());
-    write_json(&dir.join(SUMMARY), &summary).map_err(write_err)?;
-    Ok(summary)
+    let (message, status) = match e {
+        TrainError::Interrupted => (None, Status::Interrupted),
+        TrainError::Gpu(e) => (Some(s.gpu_error(e)), Status::Failed),
+        TrainError::Output(e) => (Some(e.to_string()), Status::Failed),
+    };
+    let mut summary = Summary::new(status, &metrics, None, s.adapter());
+    summary.error = message.clone();
+    let written = write_json(&dir.join(SUMMARY), &summary);
+    let kept = match metrics.len() {
+        0 => "no epoch had finished".to_string(),
+        n => format!(
+            "{} keeps the metrics and checkpoint of the {n} finished epochs",
+            dir.display()
+        ),
+    };
+    match message {
+        None => written.map(|_| summary).map_err(write_err),
+        Some(m) => Err(format!(
+            "{m}; {kept}; continue with `mlp-gpu train --resume {}`",
+            dir.display()
+        )),
+    }
 }
 
 /// The epoch loop of one run.
@@ -427,6 +422,13 @@ impl Epochs<'_> {
                 );
             }
             metrics.push(m);
+            // metrics.jsonl first: killed between the two, the epoch is trained again and
+            // both files agree after it.
+            let lines: String = metrics
+                .iter()
+                .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
+                .collect();
+            write_atomic(&self.dir.join(METRICS), lines.as_bytes())?;
             let ck = Checkpoint {
                 epochs_done: metrics.len(),
                 steps_done: t.steps_done,
@@ -435,17 +437,37 @@ impl Epochs<'_> {
                 metrics: metrics.clone(),
             };
             checkpoint::save(&self.dir.join(CHECKPOINT), &ck)?;
-            let lines: String = metrics
-                .iter()
-                .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
-                .collect();
-            write_atomic(&self.dir.join(METRICS), lines.as_bytes())?;
             if !train_loss.is_finite() {
                 eprintln!("warning: the training loss became {train_loss} in epoch {}: the run diverged; stopping", epoch + 1);
                 return Ok(Status::Diverged);
             }
         }
         Ok(Status::Completed)
+    }
+
+    /// The test evaluation, model.safetensors and summary.json of a run that ended.
+    fn finish(
+        &self,
+        t: &mut Trainer,
+        metrics: &[EpochMetrics],
+        status: Status,
+    ) -> Result<Summary, TrainError> {
+        let ctx = &self.s.ctx;
+        let test = t.evaluate(true)?;
+        let params = t.net.read_params(ctx)?;
+        let state = t.net.read_state(ctx)?;
+        let bytes = output::model_bytes(
+            &t.net.params,
+            &t.net.state,
+            self.c.dropout > 0.0,
+            &params,
+            &state,
+            i64::from(t.steps_done),
+        );
+        write_atomic(&self.dir.join(MODEL), &bytes)?;
+        let summary = Summary::new(status, metrics, Some(&test), self.s.adapter());
+        write_json(&self.dir.join(SUMMARY), &summary)?;
+        Ok(summary)
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::run::{self, RunOptions, Session, Status, Summary};
 use crate::train::TrainConfig;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The lists a sweep crosses; each `None`/empty list keeps the base setting.
@@ -116,7 +116,7 @@ fn minutes(seconds: f64) -> String {
 
 /// A run's finished summary, if `dir` holds one for exactly `c`; an error if `dir` holds
 /// another run's settings.
-fn finished(dir: &Path, c: &TrainConfig) -> Result<Option<Summary>, String> {
+fn finished(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Option<Summary>, String> {
     let config = dir.join("config.json");
     if !config.exists() {
         return Ok(None);
@@ -126,6 +126,14 @@ fn finished(dir: &Path, c: &TrainConfig) -> Result<Option<Summary>, String> {
         return Err(format!(
             "{}: holds a run with other settings than this sweep's; use another --out or delete it",
             dir.display()
+        ));
+    }
+    if let Some(theirs) = saved.data.filter(|d| d != data) {
+        return Err(format!(
+            "{}: trained on the data in {}, not {}; use the same --data or another --out",
+            dir.display(),
+            theirs.display(),
+            data.display()
         ));
     }
     Ok(run::read_json::<Summary>(&dir.join(run::SUMMARY))
@@ -143,8 +151,7 @@ pub fn sweep(
     stop: Option<&AtomicBool>,
 ) -> Result<Outcome, String> {
     for c in configs {
-        run::validate(c)?;
-        s.split(c)?;
+        s.check(c)?;
     }
     let mut names: Vec<String> = configs.iter().map(run_name).collect();
     names.sort();
@@ -165,12 +172,16 @@ pub fn sweep(
     for (i, c) in configs.iter().enumerate() {
         let dir = out.join(run_name(c));
         let label = format!("run {}/{total} {}", i + 1, run::describe(c));
-        if let Some(done) = finished(&dir, c)? {
+        if let Some(done) = finished(&dir, c, &s.data_dir)? {
             if !quiet {
                 eprintln!("{label}: already {:?}, skipped", done.status);
             }
             outcome.runs.push((dir, done));
             continue;
+        }
+        if stop.is_some_and(|f| f.load(Ordering::Relaxed)) {
+            outcome.interrupted = true;
+            break;
         }
         if !quiet {
             let left = configs.len() - i;
@@ -213,5 +224,7 @@ pub fn sweep(
             break;
         }
     }
+    // Ctrl-C during a run's last moments: no run was cut, but the caller should stop.
+    outcome.interrupted |= stop.is_some_and(|f| f.load(Ordering::Relaxed));
     Ok(outcome)
 }

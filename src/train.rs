@@ -45,10 +45,18 @@ impl TrainConfig {
     }
 }
 
+/// serde_json writes a non-finite float as null; read null back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
+    /// NaN or infinite when the run diverged: JSON holds it as null.
+    #[serde(deserialize_with = "null_as_nan")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub epoch_seconds: f64,
@@ -143,6 +151,13 @@ pub struct Trainer<'a> {
     pub stop: Option<&'a AtomicBool>,
 }
 
+/// Loss slots a run needs: one per step of an epoch, or per batch of an evaluation.
+pub fn loss_slots(split: &Split, rows: usize) -> usize {
+    let eval_max = split.val_idx.len().max(split.test_idx.len());
+    let steps = split.train_idx.len().div_ceil(rows);
+    steps.max(eval_max.div_ceil(rows)).max(1)
+}
+
 fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
     let mut order = train_idx.to_vec();
     crate::rng::Rng::new(seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F))
@@ -161,9 +176,8 @@ impl<'a> Trainer<'a> {
         let spec = config.spec();
         let layout = ParamLayout::new(&spec);
         let rows = config.batch_size;
-        let steps = split.train_idx.len().div_ceil(rows);
         let eval_max = split.val_idx.len().max(split.test_idx.len());
-        let slots = steps.max(eval_max.div_ceil(rows)).max(1);
+        let slots = loss_slots(split, rows);
         GpuNetwork::fits(ctx, &layout, rows, slots)?;
         let params = layout.init(config.init, config.seed);
         let net = GpuNetwork::new(ctx, kernels, &spec, &params, rows, slots, eval_max)?;

@@ -239,6 +239,18 @@ fn malformed_data_files_give_clear_errors() {
             bad_crc(&idx(0x801, &[100], &[1; 100])),
             "gzip",
         ),
+        (
+            "claims 4 billion images",
+            images,
+            gz(&idx(0x803, &[4_000_000_000, 28, 28], &[0; 784])),
+            "more than the 1024 MiB",
+        ),
+        (
+            "dimensions overflow",
+            images,
+            gz(&idx(0x803, &[u32::MAX; 3], &[0; 16])),
+            "more than the 1024 MiB",
+        ),
     ];
     for (what, file, bytes, expect) in cases {
         let dir = tmp.path().join(what.replace(' ', "_"));
@@ -313,6 +325,7 @@ fn bad_flags_give_clear_errors() {
     write_dataset(tmp.path(), 300, 20);
     let data = tmp.path().to_str().unwrap();
     let out = tmp.path().join("never");
+    let out_s = out.to_str().unwrap();
     for (args, expect) in [
         (vec!["train", "--lr", "nan"], "--lr"),
         (vec!["train", "--lr=-1"], "--lr"),
@@ -362,6 +375,25 @@ fn bad_flags_give_clear_errors() {
         (vec!["sweep", "--out", "x", "--shard", "half"], "--shard"),
         (vec!["sweep", "--out", "x", "--lr", "0.1,nan"], "--lr"),
         (vec!["report", "/nonexistent-dir"], "/nonexistent-dir"),
+        (vec!["train", "--resume", "x", "--lr", "0.1"], "--resume"),
+        (
+            vec![
+                "sweep",
+                "--data",
+                data,
+                "--out",
+                out_s,
+                "--val-size",
+                "100",
+                "--hidden",
+                "20000,20000",
+                "--lr",
+                "0.1,0.01",
+                "--batch-size",
+                "50",
+            ],
+            "max_storage_buffer_binding_size",
+        ),
     ] {
         let mut a = args.clone();
         if a[0] == "train" {
@@ -446,4 +478,15 @@ fn diverging_run_reports_diverged_and_exits_zero() {
         "training stops at the first non-finite epoch"
     );
     assert!(out.join("model.safetensors").exists() && out.join("metrics.jsonl").exists());
+
+    // NaN losses survive the JSON round trip: the report lists the run as diverged...
+    run_ok(bin().args(["report", tmp.path().to_str().unwrap()]));
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    assert!(md.contains("run: diverged"), "{md}");
+    // ...and a run killed after checkpointing its diverged epoch resumes as diverged.
+    std::fs::remove_file(out.join("summary.json")).unwrap();
+    let o = run_ok(bin().args(["train", "--json", "--resume", out.to_str().unwrap()]));
+    let resumed: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(resumed["status"], "diverged");
+    assert_eq!(resumed["epochs_run"], 1);
 }

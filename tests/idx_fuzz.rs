@@ -82,11 +82,16 @@ fn mutate(rng: &mut Rng, v: &mut Vec<u8>, header_words: usize) {
         1 => flip_bits(rng, v),
         2 => v.truncate(rng.below(v.len() + 1)),
         3 => {
-            // a header word claiming anything, up to 4 billion
-            let w = 1 + rng.below(header_words);
-            if v.len() >= 4 * w + 4 {
-                let claim = (rng.next_u64() >> 32) as u32;
-                v[4 * w..4 * w + 4].copy_from_slice(&claim.to_be_bytes());
+            // header words claiming anything, up to 4 billion each: one, or all of them
+            // (whose product overflows 64 bits)
+            let all = rng.below(2) == 0;
+            let first = if all { 1 } else { 1 + rng.below(header_words) };
+            let last = if all { header_words } else { first };
+            for w in first..=last {
+                if v.len() >= 4 * w + 4 {
+                    let claim = (rng.next_u64() >> 32) as u32;
+                    v[4 * w..4 * w + 4].copy_from_slice(&claim.to_be_bytes());
+                }
             }
         }
         4 => v.extend((0..1 + rng.below(64) as u64).map(|_| rng.next_u64() as u8)),
