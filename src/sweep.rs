@@ -171,7 +171,13 @@ pub fn sweep(
     let total = configs.len();
     for (i, c) in configs.iter().enumerate() {
         let dir = out.join(run_name(c));
-        let label = format!("run {}/{total} {}", i + 1, run::describe(c));
+        let label = format!(
+            "run {}/{total} {}, batch {}, seed {}",
+            i + 1,
+            run::describe(c),
+            c.batch_size,
+            c.seed
+        );
         if let Some(done) = finished(&dir, c, &s.data_dir)? {
             if !quiet {
                 eprintln!("{label}: already {:?}, skipped", done.status);
