@@ -216,14 +216,19 @@ fn unwritable_output_is_a_clear_error() {
 fn sizes_no_device_holds_are_refused_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path());
-    for (hidden, says) in [
-        ("2000000000", "--hidden 2000000000"),
-        ("20000,20000", "max_storage_buffer_binding_size"),
+    // (hidden, batch, what the message names): a layer too wide for any device, weights
+    // over the binding limit, and one batch of activations over it (1,400 x 24,800 floats).
+    for (hidden, batch, says) in [
+        ("2000000000", "50", "--hidden 2000000000"),
+        ("20000,20000", "50", "the parameters needs"),
+        ("12000", "1400", "the activations of one batch needs"),
     ] {
         let out = tmp.path().join("never");
         let mut a = args(&data, &out, 1);
-        let h = a.iter().position(|x| x == "--hidden").unwrap();
-        a[h + 1] = hidden.into();
+        for (flag, value) in [("--hidden", hidden), ("--batch-size", batch)] {
+            let at = a.iter().position(|x| x == flag).unwrap();
+            a[at + 1] = value.into();
+        }
         let stderr = run_err(&a.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(
             stderr.contains(says) && stderr.contains("--hidden"),
