@@ -169,7 +169,13 @@ pub fn sweep(
         interrupted: false,
     };
     let total = configs.len();
-    for (i, c) in configs.iter().enumerate() {
+    // Finished runs are known up front, so the estimate counts only runs still to train.
+    let done = configs
+        .iter()
+        .map(|c| finished(&out.join(run_name(c)), c, &s.data_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut to_train = done.iter().filter(|d| d.is_none()).count();
+    for ((i, c), done) in configs.iter().enumerate().zip(done) {
         let dir = out.join(run_name(c));
         let label = format!(
             "run {}/{total} {}, batch {}, seed {}",
@@ -178,7 +184,7 @@ pub fn sweep(
             c.batch_size,
             c.seed
         );
-        if let Some(done) = finished(&dir, c, &s.data_dir)? {
+        if let Some(done) = done {
             if !quiet {
                 eprintln!("{label}: already {:?}, skipped", done.status);
             }
@@ -190,12 +196,11 @@ pub fn sweep(
             break;
         }
         if !quiet {
-            let left = configs.len() - i;
             let estimate = match ran {
                 0 => String::new(),
                 n => format!(
                     ", about {} left",
-                    minutes(ran_seconds / n as f64 * left as f64)
+                    minutes(ran_seconds / n as f64 * to_train as f64)
                 ),
             };
             eprintln!(
@@ -211,6 +216,7 @@ pub fn sweep(
         };
         let summary = run::run(s, c, &dir, &o)?;
         ran += 1;
+        to_train -= 1;
         ran_seconds += t0.elapsed().as_secs_f64();
         if !quiet {
             let acc = summary.test_accuracy.map_or(String::new(), |a| {
