@@ -149,35 +149,43 @@ fn sweep_writes_every_run_skips_finished_ones_and_shards_partition_it() {
     );
 }
 
-#[test]
-fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+/// Starts the 4-run sweep of `epochs` epochs on 1,500 toy images into `tmp`/sweep and
+/// returns once `file` exists (the sweep still running), with the sweep's arguments.
+fn start_sweep(tmp: &Path, epochs: usize, file: &Path) -> (std::process::Child, Vec<String>) {
+    let data = tmp.join("data");
     std::fs::create_dir(&data).unwrap();
     write_dataset(&data, 1500, 100);
-    let out = tmp.path().join("sweep");
-    let mut args = sweep_args(&data, &out, &[]);
-    let epochs = args.iter().position(|a| a == "--epochs").unwrap();
-    args[epochs + 1] = "6".into();
+    let mut args = sweep_args(&data, &tmp.join("sweep"), &[]);
+    let at = args.iter().position(|a| a == "--epochs").unwrap();
+    args[at + 1] = epochs.to_string();
     let mut child = bin()
         .args(&args)
         .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once the first run has finished and the second has begun.
-    let second = out.join(RUNS[1]).join("config.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !second.exists() {
+    while !file.exists() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the sweep never reached run 2"
+            "{} never appeared",
+            file.display()
         );
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the sweep ended before it was killed"
+            "the sweep ended too soon"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    (child, args)
+}
+
+#[test]
+fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    // Kill it once the first run has finished and the second has begun.
+    let (mut child, args) = start_sweep(tmp.path(), 6, &out.join(RUNS[1]).join("config.json"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -356,25 +364,9 @@ fn report_from_hand_made_files_has_the_cells_and_valid_figures() {
 #[test]
 fn ctrl_c_stops_a_sweep_and_rerunning_it_finishes_the_set() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_dataset(&data, 1500, 100);
     let out = tmp.path().join("sweep");
-    let mut args = sweep_args(&data, &out, &[]);
-    let epochs = args.iter().position(|a| a == "--epochs").unwrap();
-    args[epochs + 1] = "30".into();
-    let mut child = bin()
-        .args(&args)
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let first = out.join(RUNS[0]).join("metrics.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !first.exists() {
-        assert!(std::time::Instant::now() < deadline, "no epoch finished");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (mut child, args) = start_sweep(tmp.path(), 30, &first);
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(child.wait().unwrap().code(), Some(130));
