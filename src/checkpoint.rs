@@ -75,10 +75,7 @@ pub fn load(path: &Path, params: usize, state: usize) -> Result<Option<Checkpoin
                 "tensor {name} does not fit this run's network; it is from another"
             )));
         }
-        Ok(t.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect::<Vec<f32>>())
+        Ok(crate::output::f32s(t.data()))
     };
     let metrics: Vec<EpochMetrics> = meta
         .get("metrics")

@@ -141,6 +141,14 @@ pub fn model_bytes(
     safetensors::serialize(views, None).expect("tensors serialise")
 }
 
+/// The little-endian f32 values of a safetensors F32 tensor's bytes.
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
 /// Parameters and state (running statistics) from a model file made for this layout.
 pub fn load_model(
     path: &Path,
@@ -184,9 +192,8 @@ pub fn load_model(
             )));
         }
         let dst = if from_state { &mut st } else { &mut params };
-        for (i, c) in t.data().chunks_exact(4).enumerate() {
-            dst[at + i] = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-        }
+        let values = f32s(t.data());
+        dst[at..at + values.len()].copy_from_slice(&values);
     }
     Ok((params, st))
 }

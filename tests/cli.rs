@@ -185,7 +185,6 @@ fn train_writes_files_eval_reproduces_and_config_reruns_identically() {
 fn malformed_data_files_give_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let good = tmp.path().join("good");
-    std::fs::create_dir(&good).unwrap();
     write_dataset(&good, 100, 20);
     let images = "train-images-idx3-ubyte.gz";
     let labels = "train-labels-idx1-ubyte.gz";

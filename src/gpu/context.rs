@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use wgpu::{Adapter, AdapterInfo, DeviceType};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum GpuError {
     #[error("no GPU adapter found; on Debian/Ubuntu without a GPU run `apt-get install mesa-vulkan-drivers` for the lavapipe CPU adapter, otherwise install your GPU's Vulkan, Metal or DX12 driver")]
     NoAdapter,
@@ -39,8 +39,8 @@ pub struct Context {
     pub info: AdapterInfo,
     pub limits: wgpu::Limits,
     pub variant: super::MatmulVariant,
-    /// The first fault the device reported outside an error scope: (device lost?, message).
-    fault: Arc<Mutex<Option<(bool, String)>>>,
+    /// The first fault the device reported outside an error scope (a loss replaces any).
+    fault: Arc<Mutex<Option<GpuError>>>,
 }
 
 fn type_rank(t: DeviceType) -> u8 {
@@ -173,18 +173,20 @@ impl Context {
         let variant = super::MatmulVariant::for_adapter(&info);
         // Faults are recorded, not panicked on, and turned into errors by `check`.
         let fault = Arc::new(Mutex::new(None));
-        let record = |fault: &Arc<Mutex<Option<(bool, String)>>>, lost: bool, message: String| {
+        let record = |fault: &Mutex<Option<GpuError>>, e: GpuError| {
             let mut f = fault.lock().unwrap_or_else(|p| p.into_inner());
-            if f.is_none() || lost {
-                *f = Some((lost, message));
+            if f.is_none() || matches!(e, GpuError::DeviceLost(_)) {
+                *f = Some(e);
             }
         };
         let f = fault.clone();
         device.set_device_lost_callback(move |reason, message| {
-            record(&f, true, format!("{reason:?}: {message}"))
+            record(&f, GpuError::DeviceLost(format!("{reason:?}: {message}")))
         });
         let f = fault.clone();
-        device.on_uncaptured_error(Arc::new(move |e| record(&f, false, e.to_string())));
+        device.on_uncaptured_error(Arc::new(move |e| {
+            record(&f, GpuError::Device(e.to_string()))
+        }));
         Ok(Context {
             device,
             queue,
@@ -198,11 +200,7 @@ impl Context {
     /// The device's first recorded fault as an error: device loss before anything else.
     pub fn check(&self) -> Result<(), GpuError> {
         let f = self.fault.lock().unwrap_or_else(|p| p.into_inner());
-        match f.clone() {
-            None => Ok(()),
-            Some((true, m)) => Err(GpuError::DeviceLost(m)),
-            Some((false, m)) => Err(GpuError::Device(m)),
-        }
+        f.clone().map_or(Ok(()), Err)
     }
 
     /// `e`, or device loss where that is the cause behind it.
