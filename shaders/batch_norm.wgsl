@@ -12,6 +12,11 @@
 //                               is the gradient of the output (masked by the caller)
 //   batch_norm_backward_apply   per element, in place over g:
 //                               dz = gamma inv_std / R (R g - dbeta - xhat dgamma)
+// The per-feature kernels give a workgroup COLS neighbouring features (neighbouring
+// invocations read neighbouring words) and LANES invocations per feature, each summing
+// every LANES-th row, then add the lanes up in workgroup memory: a serial loop over every
+// row per feature was one long latency chain on a GPU (52 us a dispatch at 512 rows on an
+// H100, BENCHMARKS.md).
 // Bindings: common.wgsl (params, acts, grads, state).
 struct BatchNorm {
     rows: u32,
@@ -37,21 +42,49 @@ fn running_var(f: u32) -> u32 { return g.stats_off + g.features + f; }
 fn batch_mean(f: u32) -> u32 { return g.stats_off + 2u * g.features + f; }
 fn batch_inv_std(f: u32) -> u32 { return g.stats_off + 3u * g.features + f; }
 
-@compute @workgroup_size(64)
-fn batch_norm_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let f = flat_id(gid, nwg, 64u);
-    if (f >= g.features) {
-        return;
+const COLS: u32 = 32u;
+const LANES: u32 = 8u;
+var<workgroup> partial: array<vec2<f32>, 256>; // [lane][col]
+
+// The sums of v over the LANES lanes of this invocation's feature, in every lane. Called
+// in uniform control flow by the whole workgroup.
+fn sum_lanes(v: vec2<f32>, lid: u32) -> vec2<f32> {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var s = LANES / 2u; s > 0u; s /= 2u) {
+        if (lid / COLS < s) {
+            partial[lid] += partial[lid + s * COLS];
+        }
+        workgroupBarrier();
     }
+    let total = partial[lid % COLS];
+    workgroupBarrier(); // everyone has read it before partial is written again
+    return total;
+}
+
+// This invocation's feature (may be past the last: it then sums a copy of the last one and
+// writes nothing) and lane.
+fn feature_lane(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    return vec2<u32>((wid.x + wid.y * nwg.x) * COLS + lid % COLS, lid / COLS);
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_stats(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let fl = feature_lane(lid, wid, nwg);
+    let f = min(fl.x, g.features - 1u);
     var sum = 0.0;
-    for (var r = 0u; r < g.rows; r++) {
+    for (var r = fl.y; r < g.rows; r += LANES) {
         sum += acts[g.z_off + r * g.features + f];
     }
-    let mean = sum / f32(g.rows);
+    let mean = sum_lanes(vec2<f32>(sum, 0.0), lid).x / f32(g.rows);
     var sq = 0.0;
-    for (var r = 0u; r < g.rows; r++) {
+    for (var r = fl.y; r < g.rows; r += LANES) {
         let d = acts[g.z_off + r * g.features + f] - mean;
         sq += d * d;
+    }
+    sq = sum_lanes(vec2<f32>(sq, 0.0), lid).x;
+    if (fl.x >= g.features || fl.y != 0u) {
+        return;
     }
     let var_biased = sq / f32(g.rows);
     let var_unbiased = sq / f32(max(g.rows, 2u) - 1u);
@@ -86,24 +119,24 @@ fn batch_norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     acts[g.y_off + e] = y;
 }
 
-@compute @workgroup_size(64)
-fn batch_norm_backward_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let f = flat_id(gid, nwg, 64u);
-    if (f >= g.features) {
-        return;
-    }
+@compute @workgroup_size(256)
+fn batch_norm_backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let fl = feature_lane(lid, wid, nwg);
+    let f = min(fl.x, g.features - 1u);
     let mean = state[batch_mean(f)];
     let inv_std = state[batch_inv_std(f)];
-    var sum_g = 0.0;
-    var sum_gx = 0.0;
-    for (var r = 0u; r < g.rows; r++) {
+    var sums = vec2<f32>(0.0); // (sum g, sum g xhat)
+    for (var r = fl.y; r < g.rows; r += LANES) {
         let e = r * g.features + f;
         let gy = acts[g.y_off + e];
-        sum_g += gy;
-        sum_gx += gy * (acts[g.z_off + e] - mean) * inv_std;
+        sums += vec2<f32>(gy, gy * (acts[g.z_off + e] - mean) * inv_std);
     }
-    grads[g.gamma_off + f] = sum_gx;
-    grads[g.gamma_off + g.features + f] = sum_g;
+    sums = sum_lanes(sums, lid);
+    if (fl.x >= g.features || fl.y != 0u) {
+        return;
+    }
+    grads[g.gamma_off + f] = sums.y;
+    grads[g.gamma_off + g.features + f] = sums.x;
 }
 
 @compute @workgroup_size(64)

@@ -63,11 +63,17 @@ impl BatchNormAt {
     }
 }
 
+/// The per-feature kernels run workgroups of 256 invocations: 32 features x 8 lanes (the
+/// COLS and LANES of batch_norm.wgsl).
+fn reduce_invocations(at: &BatchNormAt) -> u32 {
+    (at.features.div_ceil(32) * 256) as u32
+}
+
 impl Kernels {
     /// Batch mean and inv_std of z, and the running statistics updated.
     pub fn batch_norm_stats(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
         let imm = at.immediates(false, Activation::default());
-        self.dispatch(pass, &self.batch_norm_stats, &imm, at.features as u32);
+        self.dispatch(pass, &self.batch_norm_stats, &imm, reduce_invocations(at));
     }
 
     /// out = act(gamma (z - mean) inv_std + beta), with batch statistics in training and
@@ -95,7 +101,7 @@ impl Kernels {
             pass,
             &self.batch_norm_backward_reduce,
             &imm,
-            at.features as u32,
+            reduce_invocations(at),
         );
     }
 

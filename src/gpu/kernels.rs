@@ -82,12 +82,22 @@ impl Kernels {
             .iter()
             .map(|&op| {
                 let source = op.source(variant);
-                let module = ctx
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(op.file()),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    });
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(op.file()),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                };
+                // Without wgpu's guard against infinite loops: the guard's 64-bit counter
+                // in every loop kept NVIDIA's compiler from unrolling the matmul loops, so
+                // the register blocks went to local memory (forward product at batch 512
+                // on an H100: 0.25 ms a dispatch, 24x slower; BENCHMARKS.md). Bounds
+                // checks stay on.
+                // SAFETY: every loop in shaders/ is a counting loop whose bound the host
+                // keeps far below u32::MAX (sizes are checked against the binding limits).
+                let checks = wgpu::ShaderRuntimeChecks {
+                    force_loop_bounding: false,
+                    ..wgpu::ShaderRuntimeChecks::checked()
+                };
+                let module = unsafe { ctx.device.create_shader_module_trusted(desc, checks) };
                 (op, module)
             })
             .collect();
@@ -132,9 +142,9 @@ impl Kernels {
             linear_forward_vec4: vec4("linear_forward_vec4"),
             linear_backward_data_vec4: vec4("linear_backward_data_vec4"),
             linear_backward_weight_vec4: vec4("linear_backward_weight_vec4"),
-            batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 64),
+            batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 256),
             batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
-            batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 64),
+            batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 256),
             batch_norm_backward_apply: kernel(Op::BatchNorm, "batch_norm_backward_apply", 64),
             dropout: kernel(Op::Dropout, "dropout", 64),
             cross_entropy: kernel(Op::CrossEntropy, "cross_entropy", 256),
