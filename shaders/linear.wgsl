@@ -242,9 +242,56 @@ fn b_at(k: u32, n: u32, from_params: bool) -> f32 {
     return load_b(g.b_off + k * g.b_sk + min(n, g.n - 1u) * g.b_sn, from_params);
 }
 
-// acc = invocation lid's TM x TN block of the workgroup's block at (m0, n0). The staging
-// loads run along whichever index is contiguous in memory, so neighbouring invocations
-// read neighbouring words.
+// Staging: a slice of TILE_K along K of A's tile rows and B's tile columns, loaded through
+// registers (A_LOADS and B_LOADS words per invocation). Element e of a slice runs along
+// whichever index is contiguous in memory, so neighbouring invocations read neighbouring
+// words.
+const A_LOADS: u32 = (TILE_M * TILE_K + WG - 1u) / WG;
+const B_LOADS: u32 = (TILE_N * TILE_K + WG - 1u) / WG;
+var<private> a_next: array<f32, A_LOADS>;
+var<private> b_next: array<f32, B_LOADS>;
+
+// (m or n, k) of element e of a slice of TILE rows or columns, along the contiguous index.
+fn slice_place(e: u32, rows: u32, rows_contiguous: bool) -> vec2<u32> {
+    if (rows_contiguous) {
+        return vec2<u32>(e % rows, e / rows);
+    }
+    return vec2<u32>(e / TILE_K, e % TILE_K);
+}
+
+// Loads this invocation's share of the slice at k0 into a_next and b_next.
+fn fetch_slice(m0: u32, n0: u32, k0: u32, lid: u32, b_in_params: bool) {
+    for (var i = 0u; i < A_LOADS; i++) {
+        let p = slice_place(lid + i * WG, TILE_M, g.a_sm == 1u);
+        a_next[i] = a_at(m0 + p.x, k0 + p.y);
+    }
+    for (var i = 0u; i < B_LOADS; i++) {
+        let p = slice_place(lid + i * WG, TILE_N, g.b_sn == 1u);
+        b_next[i] = b_at(k0 + p.y, n0 + p.x, b_in_params);
+    }
+}
+
+// Stores what fetch_slice loaded into the workgroup's tiles.
+fn store_slice(lid: u32) {
+    for (var i = 0u; i < A_LOADS; i++) {
+        let e = lid + i * WG;
+        if (e < TILE_M * TILE_K) {
+            let p = slice_place(e, TILE_M, g.a_sm == 1u);
+            a_tile[p.y * TILE_M + p.x] = a_next[i];
+        }
+    }
+    for (var i = 0u; i < B_LOADS; i++) {
+        let e = lid + i * WG;
+        if (e < TILE_N * TILE_K) {
+            let p = slice_place(e, TILE_N, g.b_sn == 1u);
+            b_tile[p.y * TILE_N + p.x] = b_next[i];
+        }
+    }
+}
+
+// acc = invocation lid's TM x TN block of the workgroup's block at (m0, n0). Each slice's
+// loads are all issued before any is stored (fetch_slice, then store_slice): one memory
+// latency per slice, not one per word.
 fn tile_shared(m0: u32, n0: u32, lid: u32, b_in_params: bool) {
     let row = (lid / WG_N) * TM;
     let col = (lid % WG_N) * TN;
@@ -252,24 +299,8 @@ fn tile_shared(m0: u32, n0: u32, lid: u32, b_in_params: bool) {
         acc[i] = vec4<f32>(0.0);
     }
     for (var k0 = 0u; k0 < g.k; k0 += TILE_K) {
-        for (var e = lid; e < TILE_M * TILE_K; e += WG) {
-            var m = e / TILE_K;
-            var k = e % TILE_K;
-            if (g.a_sm == 1u) {
-                m = e % TILE_M;
-                k = e / TILE_M;
-            }
-            a_tile[k * TILE_M + m] = a_at(m0 + m, k0 + k);
-        }
-        for (var e = lid; e < TILE_N * TILE_K; e += WG) {
-            var n = e / TILE_K;
-            var k = e % TILE_K;
-            if (g.b_sn == 1u) {
-                n = e % TILE_N;
-                k = e / TILE_N;
-            }
-            b_tile[k * TILE_N + n] = b_at(k0 + k, n0 + n, b_in_params);
-        }
+        fetch_slice(m0, n0, k0, lid, b_in_params);
+        store_slice(lid);
         workgroupBarrier();
         for (var k = 0u; k < TILE_K; k++) {
             var b: array<vec4<f32>, NV>;

@@ -74,7 +74,11 @@ enum Command {
         /// Also GPU time per kernel over one epoch, from timestamp queries.
         #[arg(long)]
         profile: bool,
-        /// Instead: GFLOP/s of each matmul product at 512x784x200, for every variant.
+        /// The matmul variant (default: the adapter's; `--matmul` compares them).
+        #[arg(long, value_enum)]
+        matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
+        /// Instead: GFLOP/s of each matmul product of a 784-input, 200-output layer at each
+        /// batch size, for every variant.
         #[arg(long)]
         matmul: bool,
     },
@@ -242,7 +246,7 @@ impl Settings {
     }
 
     fn session(&self) -> Result<Session, String> {
-        Session::open(self.data.as_deref(), self.adapter.as_deref())
+        Session::open(self.data.as_deref(), self.adapter.as_deref(), None)
     }
 }
 
@@ -339,7 +343,7 @@ fn train(args: TrainArgs) -> Result<Done, String> {
             }
         }
     }
-    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref())?;
+    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref(), None)?;
     catch_ctrl_c();
     let o = RunOptions {
         quiet: args.settings.quiet,
@@ -445,7 +449,7 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
     base.subset = a.subset;
     base.eval_subset = a.eval_subset;
     run::validate(&base)?;
-    let session = Session::open(a.data.as_deref(), a.adapter.as_deref())?;
+    let session = Session::open(a.data.as_deref(), a.adapter.as_deref(), None)?;
     catch_ctrl_c();
     let outcome =
         mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, a.quiet, Some(&STOP))?;
@@ -525,19 +529,25 @@ fn eval(
     emit(&text).map(|()| Done::Ok)
 }
 
-fn matmul(adapter: Option<String>) -> Result<Done, String> {
+fn matmul(adapter: Option<String>, batch_sizes: &[usize]) -> Result<Done, String> {
     let ctx = mlp_gpu::gpu::Context::new(adapter.as_deref()).map_err(|e| e.to_string())?;
-    let s = mlp_gpu::ops::LinearShape {
-        rows: 512,
-        inputs: 784,
-        outputs: 200,
-    };
     let mut text = String::from(
-        "| variant | forward GFLOP/s | backward data | backward weight |\n|---|---|---|---|\n",
+        "| shape | variant | forward GFLOP/s | backward data | backward weight |\n|---|---|---|---|---|\n",
     );
-    for v in mlp_gpu::gpu::MatmulVariant::ALL {
-        let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s, 20)?;
-        let _ = writeln!(text, "| {} | {f:.2} | {dx:.2} | {dw:.2} |", v.name());
+    for &rows in batch_sizes {
+        let s = mlp_gpu::ops::LinearShape {
+            rows,
+            inputs: 784,
+            outputs: 200,
+        };
+        for v in mlp_gpu::gpu::MatmulVariant::ALL {
+            let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s)?;
+            let _ = writeln!(
+                text,
+                "| {rows}x784x200 | {} | {f:.2} | {dx:.2} | {dw:.2} |",
+                v.name()
+            );
+        }
     }
     emit(&text).map(|()| Done::Ok)
 }
@@ -616,9 +626,10 @@ fn main() -> ExitCode {
         } => eval(model, data, adapter, eval_subset, json),
         Command::Bench {
             adapter,
+            batch_size,
             matmul: true,
             ..
-        } => matmul(adapter),
+        } => matmul(adapter, &batch_size),
         Command::Bench {
             batch_size,
             epochs,
@@ -627,6 +638,7 @@ fn main() -> ExitCode {
             adapter,
             json,
             profile,
+            matmul_variant,
             ..
         } => bench(
             &mlp_gpu::bench::BenchOptions {
@@ -635,6 +647,7 @@ fn main() -> ExitCode {
                 subset,
                 data: data.as_deref(),
                 adapter: adapter.as_deref(),
+                variant: matmul_variant,
                 profile,
             },
             json,

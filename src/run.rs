@@ -4,7 +4,7 @@
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{self, Fashion, Split, SplitSpec};
-use crate::gpu::{Context, GpuError, Kernels};
+use crate::gpu::{Context, GpuError, Kernels, MatmulVariant};
 use crate::model::StateLayout;
 use crate::output::{self, write_atomic, write_json};
 use crate::train::{Dataset, EpochMetrics, Evaluation, TrainConfig, TrainError, Trainer};
@@ -169,10 +169,16 @@ pub struct Session {
 impl Session {
     /// Reads the data (first, so a bad file is reported before any GPU set-up), opens the
     /// adapter, compiles the kernels and uploads the images.
-    pub fn open(data_dir: Option<&Path>, adapter: Option<&str>) -> Result<Session, String> {
+    /// `variant`: the matmul variant, if not the adapter's default.
+    pub fn open(
+        data_dir: Option<&Path>,
+        adapter: Option<&str>,
+        variant: Option<MatmulVariant>,
+    ) -> Result<Session, String> {
         let dir = data::find_dir(data_dir).map_err(|e| e.to_string())?;
         let fashion = Fashion::load(&dir).map_err(|e| e.to_string())?;
-        let ctx = Context::new(adapter).map_err(|e| e.to_string())?;
+        let mut ctx = Context::new(adapter).map_err(|e| e.to_string())?;
+        ctx.variant = variant.unwrap_or(ctx.variant);
         let kernels = Kernels::new(&ctx).map_err(|e| e.to_string())?;
         let data = Dataset::upload(&ctx, &kernels, &fashion).map_err(|e| e.to_string())?;
         Ok(Session {
@@ -507,7 +513,7 @@ pub fn eval(
         output::load_model(&dir.join(MODEL), &layout, &state_layout, c.dropout > 0.0)
             .map_err(|e| e.to_string())?;
     let data = data.map(Path::to_path_buf).or(saved.data);
-    let s = Session::open(data.as_deref(), adapter)?;
+    let s = Session::open(data.as_deref(), adapter, None)?;
     let trainer = s.trainer(&c)?;
     let mut full_state = trainer.net.state.init(&trainer.net.params);
     full_state[..state_layout.slots].copy_from_slice(&state[..state_layout.slots]);

@@ -406,26 +406,25 @@ fn bad_flags_give_clear_errors() {
     }
 }
 
+/// `bench --json --epochs 1` on the dataset in `data` with `args`: its two cases (plain, and
+/// batch norm with dropout).
+fn bench_json(data: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut cmd = bin();
+    cmd.args(["bench", "--json", "--epochs", "1", "--data"])
+        .arg(data)
+        .args(args);
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&run_ok(&mut cmd)).expect("--json prints only JSON");
+    assert_eq!(cases.len(), 2, "plain, and batch norm with dropout");
+    cases
+}
+
 #[test]
 fn bench_json_emits_the_documented_keys() {
     let tmp = tempfile::tempdir().unwrap();
     // bench holds out the usual 10,000 validation images, so the set needs more than that
     write_dataset(tmp.path(), 12_100, 10);
-    let out = run_ok(bin().args([
-        "bench",
-        "--json",
-        "--subset",
-        "2048",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "512",
-        "--data",
-        tmp.path().to_str().unwrap(),
-    ]));
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&out).expect("--json prints only JSON");
-    assert_eq!(cases.len(), 2, "plain, and batch norm with dropout");
+    let cases = bench_json(tmp.path(), &["--subset", "2048", "--batch-size", "512"]);
     for c in &cases {
         for key in [
             "adapter",
@@ -450,6 +449,27 @@ fn bench_json_emits_the_documented_keys() {
             16.0
         };
         assert!(c["dispatches_per_step"].as_f64().unwrap() <= limit, "{c}");
+    }
+}
+
+#[test]
+fn bench_matmul_variant_overrides_the_adapters_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 10_600, 10);
+    let cases = bench_json(
+        tmp.path(),
+        &[
+            "--subset",
+            "512",
+            "--batch-size",
+            "256",
+            "--matmul-variant",
+            "tile16",
+        ],
+    );
+    for c in &cases {
+        assert_eq!(c["matmul_variant"], "tile16", "{c}");
+        assert!(c["epoch_seconds_median"].as_f64().unwrap() > 0.0, "{c}");
     }
 }
 

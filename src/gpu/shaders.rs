@@ -59,8 +59,9 @@ impl Op {
     }
 }
 
-/// How the matmul kernels block their work; which wins depends on the adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the matmul kernels block their work; which wins depends on the adapter and the
+/// shapes (`mlp-gpu bench --matmul` times every variant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MatmulVariant {
     /// 8x8 outputs per invocation, workgroups of 8, no workgroup memory, and the vec4 forms
     /// wherever the shape allows: for CPU adapters (lavapipe), where each invocation is a
@@ -69,18 +70,40 @@ pub enum MatmulVariant {
     /// workgroups spread a small batch over all cores.
     Block8x8,
     /// Workgroups of 16x16 invocations share 64x64 tiles of C through workgroup memory
-    /// (K in slices of 16), each invocation a 4x4 register block: for GPUs.
+    /// (K in slices of 16), each invocation a 4x4 register block: for GPUs and layers
+    /// large enough to fill them.
     Tile64,
+    /// 32x32 tiles, 16x8 invocations of 2x4: four times the workgroups of tile64.
+    Tile32,
+    /// 16x16 tiles, 4x16 invocations of 1x4: the most workgroups and the shortest chains,
+    /// for GPUs at this network's sizes, where a step is a chain of small dispatches whose
+    /// latency, not arithmetic, sets the time (fastest on an H100, BENCHMARKS.md).
+    Tile16,
+}
+
+/// The blocking of a variant: outputs per invocation (TM x TN), invocations per workgroup
+/// (WG, WG_N of them along a tile's columns) and the K slice staged in workgroup memory.
+struct Blocking {
+    tm: u32,
+    tn: u32,
+    wg: u32,
+    wg_n: u32,
+    tile_k: u32,
 }
 
 impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 2] = [MatmulVariant::Block8x8, MatmulVariant::Tile64];
+    pub const ALL: [MatmulVariant; 4] = [
+        MatmulVariant::Block8x8,
+        MatmulVariant::Tile64,
+        MatmulVariant::Tile32,
+        MatmulVariant::Tile16,
+    ];
 
     pub fn for_adapter(info: &AdapterInfo) -> Self {
         if info.device_type == DeviceType::Cpu {
             MatmulVariant::Block8x8
         } else {
-            MatmulVariant::Tile64
+            MatmulVariant::Tile16
         }
     }
 
@@ -88,41 +111,55 @@ impl MatmulVariant {
         match self {
             MatmulVariant::Block8x8 => "block8x8",
             MatmulVariant::Tile64 => "tile64",
+            MatmulVariant::Tile32 => "tile32",
+            MatmulVariant::Tile16 => "tile16",
+        }
+    }
+
+    fn blocking(self) -> Blocking {
+        // K slices of 16: 64 (with or without overlapping the next slice's loads) measured
+        // no faster on an H100 (BENCHMARKS.md)
+        let (tm, tn, wg, wg_n, tile_k) = match self {
+            MatmulVariant::Block8x8 => (8, 8, 8, 1, 16),
+            MatmulVariant::Tile64 => (4, 4, 256, 16, 16),
+            MatmulVariant::Tile32 => (2, 4, 128, 8, 16),
+            MatmulVariant::Tile16 => (1, 4, 64, 4, 16),
+        };
+        Blocking {
+            tm,
+            tn,
+            wg,
+            wg_n,
+            tile_k,
         }
     }
 
     /// (TM, TN, WG): outputs per invocation and invocations per workgroup.
     pub fn shape(self) -> (u32, u32, u32) {
-        match self {
-            MatmulVariant::Block8x8 => (8, 8, 8),
-            MatmulVariant::Tile64 => (4, 4, 256),
-        }
+        let b = self.blocking();
+        (b.tm, b.tn, b.wg)
     }
 
     /// Whether the products run the `_tiled` entry points (else the register-block ones,
     /// with the vec4 forms where the shape allows).
     pub fn tiled(self) -> bool {
-        self == MatmulVariant::Tile64
-    }
-
-    /// Invocations per workgroup along the columns of a tile, and the K slice.
-    fn tiling(self) -> (u32, u32) {
-        match self {
-            MatmulVariant::Block8x8 => (1, 16),
-            MatmulVariant::Tile64 => (16, 16),
-        }
+        self != MatmulVariant::Block8x8
     }
 
     /// Rows and columns of C one workgroup of the tiled form computes.
     pub fn tile(self) -> (usize, usize) {
-        let (tm, tn, wg) = self.shape();
-        let (wg_n, _) = self.tiling();
-        ((wg / wg_n * tm) as usize, (wg_n * tn) as usize)
+        let b = self.blocking();
+        ((b.wg / b.wg_n * b.tm) as usize, (b.wg_n * b.tn) as usize)
     }
 
     fn constants(self) -> String {
-        let (tm, tn, wg) = self.shape();
-        let (wg_n, tile_k) = self.tiling();
+        let Blocking {
+            tm,
+            tn,
+            wg,
+            wg_n,
+            tile_k,
+        } = self.blocking();
         format!(
             "const TM: u32 = {tm}u;\nconst TN: u32 = {tn}u;\nconst WG: u32 = {wg}u;\nconst WG_N: u32 = {wg_n}u;\nconst TILE_K: u32 = {tile_k}u;\n"
         )

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One measuring session on a lent GPU machine, in one go: the adapter, `mlp-gpu bench` per
+# matmul variant, PyTorch CUDA on the same GPU, the kernel tests on that adapter, `bench
+# --profile`, every matmul variant's products, and the whole study. Each step has its own time limit, so
+# one failure does not cost the others.
+#
+# Usage: [VARIANTS=...] [PROFILE=...] [MATMUL=1] [SEEDS=0,1,2] bench/gpu_session.sh KIT OUT
+#   KIT: mlp-gpu (release build), tests/ (test binaries: kernels, network, training), data/
+#        (the four Fashion-MNIST IDX files). OUT: where logs and results go.
+#   VARIANTS: matmul variants to bench; PROFILE: those to profile too; MATMUL=0 skips
+#   `bench --matmul`; SEEDS: the study's seeds (empty: no study).
+# Prepared and run as BENCHMARKS.md describes; the Vulkan loader must already be installed.
+set -u
+kit=$1
+out=$2
+bin=$kit/mlp-gpu
+data=$kit/data
+variants=${VARIANTS:-tile64 tile32 tile16}
+profile=${PROFILE:-$variants}
+seeds=${SEEDS-0,1,2}
+matmul=${MATMUL:-1}
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+log=$out/log.txt
+step() { # step SECONDS NAME COMMAND...: run, log stderr, keep going on failure
+    local limit=$1 name=$2
+    shift 2
+    echo "== $name ($(date +%T))" | tee -a "$log" >&2
+    timeout -s INT "$limit" "$@" 2>>"$log"
+    echo "== $name: exit $?" | tee -a "$log" >&2
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
+    --format=csv >>"$log" 2>&1
+grep -m1 'model name' /proc/cpuinfo >>"$log"
+if ! "$bin" devices 2>/dev/null | grep -qi nvidia; then
+    # the driver's ICD file where the image keeps it
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+step 60 devices "$bin" devices >>"$log"
+step 90 "bench (the adapter's variant)" "$bin" bench --json --data "$data" >"$out/bench_default.json"
+for v in $variants; do
+    step 90 "bench $v" "$bin" bench --json --data "$data" --matmul-variant "$v" >>"$out/bench.jsonl"
+done
+step 120 pytorch python3 bench/pytorch_reference.py --device cuda --data "$data" \
+    >"$out/pytorch.jsonl"
+for t in kernels network training; do
+    step 120 "test $t" "$kit/tests/$t" --test-threads 8 >>"$out/tests.log"
+done
+for v in $profile; do
+    step 90 "profile $v" "$bin" bench --json --profile --epochs 1 --data "$data" \
+        --matmul-variant "$v" >>"$out/profile.jsonl"
+done
+if [ "$matmul" = 1 ]; then
+    step 150 matmul "$bin" bench --matmul --batch-size 64,512 >"$out/matmul.md"
+fi
+if [ -n "$seeds" ]; then
+    step 150 reproduce "$bin" reproduce --seeds "$seeds" --data "$data" --out /tmp/study \
+        --quiet >>"$log"
+    step 60 report "$bin" report /tmp/study >>"$log"
+    tar czf "$out/study.tgz" --exclude='*.safetensors' -C /tmp study 2>>"$log"
+fi
