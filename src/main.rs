@@ -79,7 +79,7 @@ enum Command {
         matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
         /// Instead: GFLOP/s of each matmul product of a 784-input, 200-output layer at each
         /// batch size, for every variant.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["matmul_variant", "json", "profile", "data", "epochs", "subset"])]
         matmul: bool,
     },
 }

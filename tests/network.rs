@@ -211,6 +211,7 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
 fn full_training_step_gpu_matches_cpu_sgd() {
     gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Block8x8);
     gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Tile64);
+    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Tile16);
 }
 
 #[test]

@@ -75,7 +75,7 @@ pub enum MatmulVariant {
     Tile64,
     /// 32x32 tiles, 16x8 invocations of 2x4: four times the workgroups of tile64.
     Tile32,
-    /// 16x16 tiles, 4x16 invocations of 1x4: the most workgroups and the shortest chains,
+    /// 16x16 tiles, 16x4 invocations of 1x4: the most workgroups and the shortest chains,
     /// for GPUs at this network's sizes, where a step is a chain of small dispatches whose
     /// latency, not arithmetic, sets the time (fastest on an H100, BENCHMARKS.md).
     Tile16,
