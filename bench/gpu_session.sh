@@ -5,11 +5,11 @@
 # one failure does not cost the others.
 #
 # Usage: [VARIANTS=...] [PROFILE=...] [MATMUL=1] [SEEDS=0,1,2] bench/gpu_session.sh KIT OUT
-#   KIT: mlp-gpu (release build), tests/ (test binaries: kernels, network, training), data/
-#        (the four Fashion-MNIST IDX files). OUT: where logs and results go.
+#   KIT: made by bench/gpu_kit.sh: mlp-gpu (release build), tests/ (test binaries: kernels,
+#        network, training), data/ (the four Fashion-MNIST IDX files). OUT: logs and results.
 #   VARIANTS: matmul variants to bench; PROFILE: those to profile too; MATMUL=0 skips
 #   `bench --matmul`; SEEDS: the study's seeds (empty: no study).
-# Prepared and run as BENCHMARKS.md describes; the Vulkan loader must already be installed.
+# The Vulkan loader (libvulkan1) must be installed; BENCHMARKS.md gives the call it ran in.
 set -u
 kit=$1
 out=$2

@@ -494,8 +494,13 @@ fn devices() -> Result<Done, String> {
         let mark = if i == 0 { "  (default)" } else { "" };
         let _ = writeln!(
             text,
-            "{i}: {}  backend {:?}  type {:?}  driver {} {}{mark}",
-            info.name, info.backend, info.device_type, info.driver, info.driver_info
+            "{i}: {}  backend {:?}  type {:?}  driver {} {}  matmul {}{mark}",
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver,
+            info.driver_info,
+            mlp_gpu::gpu::MatmulVariant::for_adapter(&info).name()
         );
     }
     emit(&text).map(|()| Done::Ok)
