@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One measuring session on a lent GPU machine, in one go: the adapter, `mlp-gpu bench` per
 # matmul variant, PyTorch CUDA on the same GPU, the kernel tests on that adapter, `bench
-# --profile`, every matmul variant's products, and the whole study. Each step has its own time limit, so
-# one failure does not cost the others.
+# --profile`, every matmul variant's products, and the whole study. Each step has its own
+# time limit, so one failure does not cost the others; the script still exits 1 and names
+# every step that failed (a failing test or a missing adapter is never a silent pass).
 #
 # Usage: [VARIANTS=...] [PROFILE=...] [MATMUL=1] [SEEDS=0,1,2] bench/gpu_session.sh KIT OUT
 #   KIT: made by bench/gpu_kit.sh: mlp-gpu (release build), tests/ (test binaries: kernels,
@@ -21,12 +22,15 @@ seeds=${SEEDS-0,1,2}
 matmul=${MATMUL:-1}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 log=$out/log.txt
-step() { # step SECONDS NAME COMMAND...: run, log stderr, keep going on failure
-    local limit=$1 name=$2
+failed=()
+step() { # step SECONDS NAME COMMAND...: run, log stderr, record a failure and go on
+    local limit=$1 name=$2 rc
     shift 2
     echo "== $name ($(date +%T))" | tee -a "$log" >&2
     timeout -s INT "$limit" "$@" 2>>"$log"
-    echo "== $name: exit $?" | tee -a "$log" >&2
+    rc=$?
+    echo "== $name: exit $rc" | tee -a "$log" >&2
+    [ "$rc" -eq 0 ] || failed+=("$name")
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
@@ -58,4 +62,8 @@ if [ -n "$seeds" ]; then
         --quiet >>"$log"
     step 60 report "$bin" report /tmp/study >>"$log"
     tar czf "$out/study.tgz" --exclude='*.safetensors' -C /tmp study 2>>"$log"
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}" | tee -a "$log" >&2
+    exit 1
 fi
