@@ -81,15 +81,9 @@ pub enum MatmulVariant {
     Tile16,
 }
 
-/// The blocking of a variant: outputs per invocation (TM x TN), invocations per workgroup
-/// (WG, WG_N of them along a tile's columns) and the K slice staged in workgroup memory.
-struct Blocking {
-    tm: u32,
-    tn: u32,
-    wg: u32,
-    wg_n: u32,
-    tile_k: u32,
-}
+/// The K slice the tiled forms stage in workgroup memory. Slices of 64, with or without
+/// overlapping the next slice's loads, measured no faster on an H100 (BENCHMARKS.md).
+const TILE_K: u32 = 16;
 
 impl MatmulVariant {
     pub const ALL: [MatmulVariant; 4] = [
@@ -116,28 +110,21 @@ impl MatmulVariant {
         }
     }
 
-    fn blocking(self) -> Blocking {
-        // K slices of 16: 64 (with or without overlapping the next slice's loads) measured
-        // no faster on an H100 (BENCHMARKS.md)
-        let (tm, tn, wg, wg_n, tile_k) = match self {
-            MatmulVariant::Block8x8 => (8, 8, 8, 1, 16),
-            MatmulVariant::Tile64 => (4, 4, 256, 16, 16),
-            MatmulVariant::Tile32 => (2, 4, 128, 8, 16),
-            MatmulVariant::Tile16 => (1, 4, 64, 4, 16),
-        };
-        Blocking {
-            tm,
-            tn,
-            wg,
-            wg_n,
-            tile_k,
+    /// (TM, TN, WG, WG_N): outputs per invocation, invocations per workgroup, and how many
+    /// of them lie along a tile's columns.
+    fn blocking(self) -> (u32, u32, u32, u32) {
+        match self {
+            MatmulVariant::Block8x8 => (8, 8, 8, 1),
+            MatmulVariant::Tile64 => (4, 4, 256, 16),
+            MatmulVariant::Tile32 => (2, 4, 128, 8),
+            MatmulVariant::Tile16 => (1, 4, 64, 4),
         }
     }
 
     /// (TM, TN, WG): outputs per invocation and invocations per workgroup.
     pub fn shape(self) -> (u32, u32, u32) {
-        let b = self.blocking();
-        (b.tm, b.tn, b.wg)
+        let (tm, tn, wg, _) = self.blocking();
+        (tm, tn, wg)
     }
 
     /// Whether the products run the `_tiled` entry points (else the register-block ones,
@@ -148,20 +135,14 @@ impl MatmulVariant {
 
     /// Rows and columns of C one workgroup of the tiled form computes.
     pub fn tile(self) -> (usize, usize) {
-        let b = self.blocking();
-        ((b.wg / b.wg_n * b.tm) as usize, (b.wg_n * b.tn) as usize)
+        let (tm, tn, wg, wg_n) = self.blocking();
+        ((wg / wg_n * tm) as usize, (wg_n * tn) as usize)
     }
 
     fn constants(self) -> String {
-        let Blocking {
-            tm,
-            tn,
-            wg,
-            wg_n,
-            tile_k,
-        } = self.blocking();
+        let (tm, tn, wg, wg_n) = self.blocking();
         format!(
-            "const TM: u32 = {tm}u;\nconst TN: u32 = {tn}u;\nconst WG: u32 = {wg}u;\nconst WG_N: u32 = {wg_n}u;\nconst TILE_K: u32 = {tile_k}u;\n"
+            "const TM: u32 = {tm}u;\nconst TN: u32 = {tn}u;\nconst WG: u32 = {wg}u;\nconst WG_N: u32 = {wg_n}u;\nconst TILE_K: u32 = {TILE_K}u;\n"
         )
     }
 }
