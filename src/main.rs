@@ -500,7 +500,7 @@ fn devices() -> Result<Done, String> {
             info.device_type,
             info.driver,
             info.driver_info,
-            mlp_gpu::gpu::MatmulVariant::for_adapter(&info).name()
+            mlp_gpu::gpu::MatmulVariant::for_adapter(&info, a.features()).name()
         );
     }
     emit(&text).map(|()| Done::Ok)
@@ -545,7 +545,7 @@ fn matmul(adapter: Option<String>, batch_sizes: &[usize]) -> Result<Done, String
             inputs: 784,
             outputs: 200,
         };
-        for v in mlp_gpu::gpu::MatmulVariant::ALL {
+        for v in ctx.variants() {
             let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s)?;
             let _ = writeln!(
                 text,

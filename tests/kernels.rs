@@ -54,7 +54,7 @@ fn mask(p: f32, layer: u32) -> DropoutMask {
 }
 
 /// Offsets for tensors of `lens` words: each starts 4-aligned plus `pad`, so pad 0 lets the
-/// vec4 forms run and pad 1 forces the scalar forms. Returns the offsets and the total.
+/// fast forms (vec4, subgroup) run and pad 1 forces the scalar forms. Returns the offsets and the total.
 fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
     let mut at = Vec::new();
     let mut end = 0;
@@ -66,14 +66,15 @@ fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
     (at, end)
 }
 
-/// Every variant, shape and padding (0: vec4 forms where the shape allows, 1: scalar forms;
-/// the tiled variant runs its tiled form for both) with seeded x, w, b, dy; `check` returns
-/// whether the case ran a vec4 form. Both register-block forms must have run.
+/// Every variant the adapter runs, shape and padding (0: the fast forms, vec4 or subgroup,
+/// where the shape allows, 1: scalar forms; the tiled variants run their tiled form for
+/// both) with seeded x, w, b, dy; `check` returns whether the case ran a fast form. Both
+/// register-block forms must have run.
 fn each_linear_case(
     mut check: impl FnMut(MatmulVariant, LinearShape, usize, &[f32], &[f32], &[f32], &[f32]) -> bool,
 ) {
-    let (mut vec4, mut scalar) = (0, 0);
-    for variant in MatmulVariant::ALL {
+    let (mut fast, mut scalar) = (0, 0);
+    for variant in variants() {
         for (i, s) in shapes().into_iter().enumerate() {
             let mut rng = Rng::new(i as u64);
             let x = random(&mut rng, s.rows * s.inputs, 1.0);
@@ -82,7 +83,7 @@ fn each_linear_case(
             let dy = random(&mut rng, s.rows * s.outputs, 1.0);
             for pad in [0, 1] {
                 if check(variant, s, pad, &x, &w, &b, &dy) {
-                    vec4 += 1;
+                    fast += 1;
                 } else {
                     scalar += 1;
                 }
@@ -90,16 +91,17 @@ fn each_linear_case(
         }
     }
     assert!(
-        vec4 > 0 && scalar > 0,
-        "both forms ran: vec4 {vec4}, scalar {scalar}"
+        fast > 0 && scalar > 0,
+        "both forms ran: fast {fast}, scalar {scalar}"
     );
 }
 
-fn form(variant: MatmulVariant, v4: bool) -> &'static str {
-    match (variant.tiled(), v4) {
-        (true, _) => "tiled",
-        (false, true) => "vec4",
-        (false, false) => "scalar",
+fn form(variant: MatmulVariant, fast: bool) -> &'static str {
+    match (variant, fast) {
+        (v, _) if v.tiled() => "tiled",
+        (MatmulVariant::Subgroup8, true) => "subgroup",
+        (_, true) => "vec4",
+        (_, false) => "scalar",
     }
 }
 
@@ -119,7 +121,7 @@ fn linear_forward_case(act: Activation, what: &str) {
         });
         let mut want = vec![0.0; s.rows * s.outputs];
         reference::linear_forward(&mut want, x, w, b, s, act);
-        let v4 = k.linear_uses_vec4(s, &[a_at[0], p_at[0]]).0;
+        let v4 = k.linear_uses_fast_form(s, &[a_at[0], p_at[0]]).0;
         let got = read_f32(&m.acts, a_at[1], want.len());
         assert_close(
             &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
@@ -184,7 +186,7 @@ fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
         });
         let mut want = vec![0.0; s.rows * s.inputs];
         reference::linear_backward_data(&mut want, dy, w, &x, s, input_act);
-        let v4 = k.linear_uses_vec4(s, &[a_at[1], p_at[0]]).1;
+        let v4 = k.linear_uses_fast_form(s, &[a_at[1], p_at[0]]).1;
         let got = read_f32(&m.acts, a_at[2], want.len());
         assert_close(
             &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
@@ -239,7 +241,7 @@ fn linear_backward_weight_and_bias_match_reference() {
         });
         let (mut dw, mut db) = (vec![0.0; n], vec![0.0; s.outputs]);
         reference::linear_backward_weight(&mut dw, &mut db, dy, x, s);
-        let v4 = k.linear_uses_vec4(s, &[a_at[1], a_at[0]]).2;
+        let v4 = k.linear_uses_fast_form(s, &[a_at[1], a_at[0]]).2;
         let what = format!("{} {} {s:?}", variant.name(), form(variant, v4));
         // dW sums over the batch (K = rows <= 513): same bound as the other products.
         assert_close(

@@ -207,23 +207,39 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
     }
 }
 
+/// The CPU variants and the adapter's own, then one of each tiling for SGD.
+fn step_variants(all_tiled: bool) -> Vec<MatmulVariant> {
+    use MatmulVariant::*;
+    let mut v: Vec<_> = [Block8x8, Subgroup8, Tile64]
+        .into_iter()
+        .chain(all_tiled.then_some(Tile16))
+        .filter(|v| variants().contains(v))
+        .collect();
+    if !v.contains(&ctx().variant) {
+        v.push(ctx().variant);
+    }
+    v
+}
+
 #[test]
 fn full_training_step_gpu_matches_cpu_sgd() {
-    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Tile64);
-    gpu_step_matches_cpu_step(OptimizerKind::Sgd, MatmulVariant::Tile16);
+    for v in step_variants(true) {
+        gpu_step_matches_cpu_step(OptimizerKind::Sgd, v);
+    }
 }
 
 #[test]
 fn full_training_step_gpu_matches_cpu_adam() {
-    gpu_step_matches_cpu_step(OptimizerKind::Adam, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Adam, MatmulVariant::Tile64);
+    for v in step_variants(false) {
+        gpu_step_matches_cpu_step(OptimizerKind::Adam, v);
+    }
 }
 
 #[test]
 fn full_training_step_gpu_matches_cpu_rmsprop() {
-    gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, MatmulVariant::Block8x8);
-    gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, MatmulVariant::Tile64);
+    for v in step_variants(false) {
+        gpu_step_matches_cpu_step(OptimizerKind::Rmsprop, v);
+    }
 }
 
 /// 20 training steps on a 512-image subset, run independently on the GPU and on the CPU
@@ -234,7 +250,7 @@ fn full_training_step_gpu_matches_cpu_rmsprop() {
 /// strict per-step comparison is
 /// `full_training_step_gpu_matches_cpu_*`.
 fn twenty_steps_agree(kind: OptimizerKind) {
-    let k = kernels(mlp_gpu::gpu::MatmulVariant::ALL[0]);
+    let k = kernels(ctx().variant);
     let spec = Spec::new(vec![200, 200, 200], true, 0.2);
     let rows = 128;
     let lr = if kind == OptimizerKind::Sgd {

@@ -9,16 +9,21 @@ fn validate(op: Op, variant: MatmulVariant) -> (naga::Module, naga::valid::Modul
     let src = op.source(variant);
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", op.file(), e.emit_to_string(&src)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
-        .validate(&module)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} ({}): {}",
-                op.file(),
-                variant.name(),
-                e.emit_to_string(&src)
-            )
-        });
+    let info = Validator::new(
+        ValidationFlags::all(),
+        Capabilities::IMMEDIATES | Capabilities::SUBGROUP,
+    )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+    .validate(&module)
+    .unwrap_or_else(|e| {
+        panic!(
+            "{} ({}): {}",
+            op.file(),
+            variant.name(),
+            e.emit_to_string(&src)
+        )
+    });
     (module, info)
 }
 
@@ -63,9 +68,11 @@ fn every_shader_file_is_used_and_has_a_header() {
             text.starts_with(&format!("// {name}:")),
             "{name} starts with a header comment naming it"
         );
-        assert!(
-            name == "common.wgsl" || Op::ALL.iter().any(|op| op.file() == name),
-            "{name} is compiled by some Op"
-        );
+        let used = Op::ALL.iter().any(|op| {
+            MatmulVariant::ALL
+                .iter()
+                .any(|&v| op.source(v).contains(&text))
+        });
+        assert!(used, "{name} is compiled by some Op");
     }
 }

@@ -30,6 +30,21 @@ pub enum GpuError {
     OutOfMemory(String),
 }
 
+/// The oldest Mesa whose lavapipe is taken as current (scripts/deps.sh's MESA_MIN): Mesa 22's
+/// runs mlp-gpu's kernels about 4x slower than Mesa 25's (BENCHMARKS.md).
+pub const CURRENT_MESA: u32 = 24;
+
+/// The Mesa version of a lavapipe adapter older than `CURRENT_MESA`, from its driver info
+/// ("Mesa 22.3.6 (LLVM 15.0.6)").
+pub fn old_lavapipe(info: &AdapterInfo) -> Option<&str> {
+    if info.driver != "llvmpipe" {
+        return None;
+    }
+    let version = info.driver_info.strip_prefix("Mesa ")?.split(' ').next()?;
+    let major: u32 = version.split('.').next()?.parse().ok()?;
+    (major < CURRENT_MESA).then_some(version)
+}
+
 /// Immediate (push-constant) bytes every pipeline may use.
 pub const IMMEDIATE_BYTES: u32 = 128;
 
@@ -111,7 +126,8 @@ pub fn choose(choice: Option<&str>) -> Result<Adapter, GpuError> {
 }
 
 impl Context {
-    /// Opens the chosen adapter; a software adapter gets a one-line notice on stderr.
+    /// Opens the chosen adapter; a software adapter gets a one-line notice on stderr, and
+    /// an old lavapipe one more.
     pub fn new(choice: Option<&str>) -> Result<Context, GpuError> {
         let adapter = choose(choice)?;
         let info = adapter.get_info();
@@ -119,6 +135,11 @@ impl Context {
             eprintln!(
                 "notice: no GPU found, using the software adapter {}",
                 describe(&info)
+            );
+        }
+        if let Some(version) = old_lavapipe(&info) {
+            eprintln!(
+                "notice: this lavapipe is Mesa {version}; the lavapipe of Mesa {CURRENT_MESA} or newer runs mlp-gpu about 4x faster (on Debian 12: scripts/deps.sh installs it from bookworm-backports)"
             );
         }
         Self::open(adapter)
@@ -158,9 +179,11 @@ impl Context {
         // Timestamps inside passes are optional: only `bench --profile` uses them.
         let timing =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        // Subgroups are optional too: only the subgroup8 matmul variant uses them.
+        let optional = timing | wgpu::Features::SUBGROUP;
         let desc = wgpu::DeviceDescriptor {
             label: Some("mlp-gpu"),
-            required_features: wgpu::Features::IMMEDIATES | (adapter.features() & timing),
+            required_features: wgpu::Features::IMMEDIATES | (adapter.features() & optional),
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -170,7 +193,7 @@ impl Context {
                 message: e.to_string(),
             }
         })?;
-        let variant = super::MatmulVariant::for_adapter(&info);
+        let variant = super::MatmulVariant::for_adapter(&info, device.features());
         // Faults are recorded, not panicked on, and turned into errors by `check`.
         let fault = Arc::new(Mutex::new(None));
         let record = |fault: &Mutex<Option<GpuError>>, e: GpuError| {
@@ -215,6 +238,14 @@ impl Context {
 
     pub fn adapter_name(&self) -> String {
         describe(&self.info)
+    }
+
+    /// The matmul variants this device can run.
+    pub fn variants(&self) -> Vec<super::MatmulVariant> {
+        super::MatmulVariant::ALL
+            .into_iter()
+            .filter(|v| v.runs_on(&self.info, self.device.features()))
+            .collect()
     }
 
     /// Checks that one storage binding of `bytes` fits, before anything is allocated.

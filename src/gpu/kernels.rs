@@ -1,7 +1,7 @@
 //! Pipelines for every entry point, made once per context, and the dispatch helper.
 
 use super::context::IMMEDIATE_BYTES;
-use super::shaders::Op;
+use super::shaders::{CpuForm, Op};
 use super::{Context, GpuError, MatmulVariant};
 use std::sync::atomic::{AtomicU64, Ordering};
 use wgpu::{BindGroupLayout, ComputePass, ComputePipeline};
@@ -22,10 +22,9 @@ pub struct Kernels {
     pub(crate) linear_forward: Kernel,
     pub(crate) linear_backward_data: Kernel,
     pub(crate) linear_backward_weight: Kernel,
-    /// The vec4 forms, compiled for the register-block variant only.
-    pub(crate) linear_forward_vec4: Option<Kernel>,
-    pub(crate) linear_backward_data_vec4: Option<Kernel>,
-    pub(crate) linear_backward_weight_vec4: Option<Kernel>,
+    /// The register-block variants' fast forms of forward, backward_data, backward_weight
+    /// (vec4 or subgroup, `MatmulVariant::cpu_forms`).
+    pub(crate) linear_cpu_forms: Option<[(Kernel, CpuForm); 3]>,
     pub(crate) batch_norm_stats: Kernel,
     pub(crate) batch_norm_apply: Kernel,
     pub(crate) batch_norm_backward_reduce: Kernel,
@@ -68,6 +67,16 @@ impl Kernels {
 
     /// Compiles every kernel, with the matmul blocked as `variant`.
     pub fn with_variant(ctx: &Context, variant: MatmulVariant) -> Result<Self, GpuError> {
+        if !ctx.variants().contains(&variant) {
+            return Err(GpuError::Unsupported {
+                adapter: ctx.adapter_name(),
+                what: format!(
+                    "the {:?} the matmul variant {} needs",
+                    variant.features(),
+                    variant.name()
+                ),
+            });
+        }
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let model_layout = storage_layout(ctx, "model", 5, false);
         let data_layout = storage_layout(ctx, "data", 3, true);
@@ -125,12 +134,14 @@ impl Kernels {
         };
         let wg = variant.shape().2;
         let tiled = variant.tiled();
-        // The register-block variant compiles the scalar and vec4 forms, the tiled one its
-        // own (the vec4 forms' large blocks are a CPU design).
+        // The register-block variants compile the scalar and their fast forms, the tiled
+        // ones their own (the fast forms are CPU designs).
         let product = |scalar: &'static str, tiled_form: &'static str| {
             kernel(Op::Linear, if tiled { tiled_form } else { scalar }, wg)
         };
-        let vec4 = |entry: &'static str| (!tiled).then(|| kernel(Op::Linear, entry, wg));
+        let cpu_forms = variant
+            .cpu_forms()
+            .map(|forms| forms.map(|f| (kernel(Op::Linear, f.entry, wg), f)));
         let kernels = Kernels {
             gather: kernel(Op::Gather, "gather", 64),
             linear_forward: product("linear_forward", "linear_forward_tiled"),
@@ -139,9 +150,7 @@ impl Kernels {
                 "linear_backward_weight",
                 "linear_backward_weight_tiled",
             ),
-            linear_forward_vec4: vec4("linear_forward_vec4"),
-            linear_backward_data_vec4: vec4("linear_backward_data_vec4"),
-            linear_backward_weight_vec4: vec4("linear_backward_weight_vec4"),
+            linear_cpu_forms: cpu_forms,
             batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 256),
             batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
             batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 256),

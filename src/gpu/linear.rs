@@ -40,11 +40,7 @@ impl Linear {
     }
 }
 
-/// Blocks (rows, columns) of the vec4 forms of forward, backward_data, backward_weight, as
-/// generated into linear.wgsl by scripts/gen_linear_vec4.py (BLOCKS there).
-pub const VEC4_BLOCKS: [(usize, usize); 3] = [(16, 16), (8, 16), (8, 16)];
-
-/// The three products of a layer, in the order of VEC4_BLOCKS.
+/// The three products of a layer, in the order of `MatmulVariant::cpu_forms`.
 #[derive(Clone, Copy)]
 enum Product {
     Forward,
@@ -52,14 +48,14 @@ enum Product {
     BackwardWeight,
 }
 
-/// The vec4 forms need the dimensions they read along, and every offset, to be multiples
-/// of 4 floats.
+/// The fast forms (vec4 and subgroup) need the dimensions they read along, and every
+/// offset, to be multiples of 4 floats.
 fn vec4_ok(words: &[usize]) -> bool {
     words.iter().all(|w| w % 4 == 0)
 }
 
 impl Kernels {
-    /// Dispatches the variant's form of `product` (scalar, vec4 or tiled) for a layer of
+    /// Dispatches the variant's form of `product` (scalar, fast or tiled) for a layer of
     /// shape `s` whose operands start at `operands`: enough invocations for the blocks of
     /// its output C (see `origin` in linear.wgsl), plus one per output feature for the
     /// bias gradient.
@@ -71,25 +67,12 @@ impl Kernels {
         operands: &[usize],
         imm: &T,
     ) {
-        let (fwd, data, weight) = self.linear_uses_vec4(s, operands);
-        let (scalar, vec4, use_vec4, (m, n), extra) = match product {
-            Product::Forward => (
-                &self.linear_forward,
-                self.linear_forward_vec4.as_ref(),
-                fwd,
-                (s.rows, s.outputs),
-                0,
-            ),
-            Product::BackwardData => (
-                &self.linear_backward_data,
-                self.linear_backward_data_vec4.as_ref(),
-                data,
-                (s.rows, s.inputs),
-                0,
-            ),
+        let (fwd, data, weight) = self.linear_uses_fast_form(s, operands);
+        let (scalar, use_fast, (m, n), extra) = match product {
+            Product::Forward => (&self.linear_forward, fwd, (s.rows, s.outputs), 0),
+            Product::BackwardData => (&self.linear_backward_data, data, (s.rows, s.inputs), 0),
             Product::BackwardWeight => (
                 &self.linear_backward_weight,
-                self.linear_backward_weight_vec4.as_ref(),
                 weight,
                 (s.outputs, s.inputs),
                 s.outputs,
@@ -97,8 +80,11 @@ impl Kernels {
         };
         let (tm, tn, wg) = self.variant.shape();
         // Blocks of C, and invocations per block.
-        let (kernel, (tm, tn), per_block) = match vec4 {
-            Some(vec4) if use_vec4 => (vec4, VEC4_BLOCKS[product as usize], 1),
+        let (kernel, (tm, tn), per_block) = match &self.linear_cpu_forms {
+            Some(forms) if use_fast => {
+                let (kernel, form) = &forms[product as usize];
+                (kernel, form.tile, form.lanes as usize)
+            }
             _ if self.variant.tiled() => (scalar, self.variant.tile(), wg as usize),
             _ => (scalar, (tm as usize, tn as usize), 1),
         };
@@ -114,11 +100,11 @@ impl Kernels {
         }
     }
 
-    /// Whether the products of a layer of this shape at these offsets take the vec4 forms:
-    /// (forward, backward_data, backward_weight).
-    pub fn linear_uses_vec4(&self, s: LinearShape, offsets: &[usize]) -> (bool, bool, bool) {
+    /// Whether the products of a layer of this shape at these offsets take the variant's
+    /// fast forms (vec4 or subgroup): (forward, backward_data, backward_weight).
+    pub fn linear_uses_fast_form(&self, s: LinearShape, offsets: &[usize]) -> (bool, bool, bool) {
         let base =
-            self.linear_forward_vec4.is_some() && vec4_ok(offsets) && s.inputs.is_multiple_of(4);
+            self.linear_cpu_forms.is_some() && vec4_ok(offsets) && s.inputs.is_multiple_of(4);
         (
             base,
             base && s.outputs.is_multiple_of(4),

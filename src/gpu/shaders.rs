@@ -1,9 +1,25 @@
 //! WGSL sources: each op file is compiled with `common.wgsl` (bindings, hash) in front, and
-//! the matmul file with its variant's tile constants in front of that.
+//! the matmul file with its variant's tile constants in front of that (and, for subgroup8,
+//! `linear_subgroup.wgsl` behind it).
 
-use wgpu::{AdapterInfo, DeviceType};
+use wgpu::{AdapterInfo, DeviceType, Features};
+
+/// Invocations of a subgroup form's workgroup: one subgroup (LANES in gen_linear_cpu.py).
+const SUBGROUP_LANES: u32 = 8;
+
+/// A fast form of one matmul product: its entry point, the rows and columns of C one tile
+/// holds, and the invocations that compute a tile (1 for the vec4 forms, a whole workgroup
+/// for the subgroup forms).
+#[derive(Clone, Copy, Debug)]
+pub struct CpuForm {
+    pub entry: &'static str,
+    pub tile: (usize, usize),
+    pub lanes: u32,
+}
 
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+/// The subgroup forms of the matmul, appended to linear.wgsl for `MatmulVariant::Subgroup8`.
+pub const LINEAR_SUBGROUP: &str = include_str!("../../shaders/linear_subgroup.wgsl");
 
 /// The op families, one WGSL file each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +66,19 @@ impl Op {
 
     /// The complete module source for this op, compiled for `variant`.
     pub fn source(self, variant: MatmulVariant) -> String {
-        let prelude = if self == Op::Linear {
-            variant.constants()
+        if self != Op::Linear {
+            return format!("{COMMON}\n{}", self.text());
+        }
+        let subgroup = if variant == MatmulVariant::Subgroup8 {
+            LINEAR_SUBGROUP
         } else {
-            String::new()
+            ""
         };
-        format!("{prelude}{COMMON}\n{}", self.text())
+        format!(
+            "{}{COMMON}\n{}\n{subgroup}",
+            variant.constants(),
+            self.text()
+        )
     }
 }
 
@@ -64,11 +87,16 @@ impl Op {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MatmulVariant {
     /// 8x8 outputs per invocation, workgroups of 8, no workgroup memory, and the vec4 forms
-    /// wherever the shape allows: for CPU adapters (lavapipe), where each invocation is a
-    /// SIMD lane (8 per AVX2 vector), large blocks amortise the per-lane loads, barriers
-    /// are coroutine switches, and a whole workgroup runs on one thread, so small
-    /// workgroups spread a small batch over all cores.
+    /// wherever the shape allows: for CPU adapters without subgroups (lavapipe of Mesa 22),
+    /// where each invocation is a SIMD lane (8 per AVX2 vector), large blocks amortise the
+    /// per-lane loads, barriers are coroutine switches, and a whole workgroup runs on one
+    /// thread, so small workgroups spread a small batch over all cores.
     Block8x8,
+    /// block8x8 with the subgroup forms (linear_subgroup.wgsl) in place of the vec4 forms:
+    /// each of a workgroup's 8 lanes loads part of an operand and subgroup broadcasts share
+    /// it, 8x fewer per-lane loads: for CPU adapters with subgroups of at least 8 lanes
+    /// (lavapipe of Mesa 25: 2-4x the vec4 forms' GFLOP/s, BENCHMARKS.md).
+    Subgroup8,
     /// Workgroups of 16x16 invocations share 64x64 tiles of C through workgroup memory
     /// (K in slices of 16), each invocation a 4x4 register block: for GPUs and layers
     /// large enough to fill them.
@@ -86,24 +114,46 @@ pub enum MatmulVariant {
 const TILE_K: u32 = 16;
 
 impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 4] = [
+    pub const ALL: [MatmulVariant; 5] = [
         MatmulVariant::Block8x8,
+        MatmulVariant::Subgroup8,
         MatmulVariant::Tile64,
         MatmulVariant::Tile32,
         MatmulVariant::Tile16,
     ];
 
-    pub fn for_adapter(info: &AdapterInfo) -> Self {
-        if info.device_type == DeviceType::Cpu {
-            MatmulVariant::Block8x8
-        } else {
+    /// The variant for an adapter with `features`: on CPU adapters subgroup8 where it runs,
+    /// else block8x8; on GPUs tile16.
+    pub fn for_adapter(info: &AdapterInfo, features: Features) -> Self {
+        if info.device_type != DeviceType::Cpu {
             MatmulVariant::Tile16
+        } else if MatmulVariant::Subgroup8.runs_on(info, features) {
+            MatmulVariant::Subgroup8
+        } else {
+            MatmulVariant::Block8x8
+        }
+    }
+
+    /// Whether an adapter with `features` can run this variant: subgroup8 needs subgroups,
+    /// of at least 8 lanes so that a workgroup of 8 is one subgroup.
+    pub fn runs_on(self, info: &AdapterInfo, features: Features) -> bool {
+        self != MatmulVariant::Subgroup8
+            || (features.contains(Features::SUBGROUP) && info.subgroup_min_size >= SUBGROUP_LANES)
+    }
+
+    /// The device features this variant's shaders use.
+    pub fn features(self) -> Features {
+        if self == MatmulVariant::Subgroup8 {
+            Features::SUBGROUP
+        } else {
+            Features::empty()
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             MatmulVariant::Block8x8 => "block8x8",
+            MatmulVariant::Subgroup8 => "subgroup8",
             MatmulVariant::Tile64 => "tile64",
             MatmulVariant::Tile32 => "tile32",
             MatmulVariant::Tile16 => "tile16",
@@ -114,7 +164,7 @@ impl MatmulVariant {
     /// of them lie along a tile's columns.
     fn blocking(self) -> (u32, u32, u32, u32) {
         match self {
-            MatmulVariant::Block8x8 => (8, 8, 8, 1),
+            MatmulVariant::Block8x8 | MatmulVariant::Subgroup8 => (8, 8, 8, 1),
             MatmulVariant::Tile64 => (4, 4, 256, 16),
             MatmulVariant::Tile32 => (2, 4, 128, 8),
             MatmulVariant::Tile16 => (1, 4, 64, 4),
@@ -130,7 +180,26 @@ impl MatmulVariant {
     /// Whether the products run the `_tiled` entry points (else the register-block ones,
     /// with the vec4 forms where the shape allows).
     pub fn tiled(self) -> bool {
-        self != MatmulVariant::Block8x8
+        !matches!(self, MatmulVariant::Block8x8 | MatmulVariant::Subgroup8)
+    }
+
+    /// The register-block variants' fast forms of (forward, backward_data, backward_weight),
+    /// as generated by scripts/gen_linear_cpu.py (BLOCKS, SUBGROUP_BLOCKS).
+    pub fn cpu_forms(self) -> Option<[CpuForm; 3]> {
+        let form = |entry, tile, lanes| CpuForm { entry, tile, lanes };
+        match self {
+            MatmulVariant::Block8x8 => Some([
+                form("linear_forward_vec4", (16, 16), 1),
+                form("linear_backward_data_vec4", (8, 16), 1),
+                form("linear_backward_weight_vec4", (8, 16), 1),
+            ]),
+            MatmulVariant::Subgroup8 => Some([
+                form("linear_forward_subgroup", (32, 16), SUBGROUP_LANES),
+                form("linear_backward_data_subgroup", (32, 32), SUBGROUP_LANES),
+                form("linear_backward_weight_subgroup", (32, 64), SUBGROUP_LANES),
+            ]),
+            _ => None,
+        }
     }
 
     /// Rows and columns of C one workgroup of the tiled form computes.
