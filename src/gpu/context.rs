@@ -34,13 +34,13 @@ pub enum GpuError {
 /// runs mlp-gpu's kernels about 4x slower than Mesa 25's (BENCHMARKS.md).
 pub const CURRENT_MESA: u32 = 24;
 
-/// The Mesa version of a lavapipe adapter older than `CURRENT_MESA`, from its driver info
-/// ("Mesa 22.3.6 (LLVM 15.0.6)").
-pub fn old_lavapipe(info: &AdapterInfo) -> Option<&str> {
-    if info.driver != "llvmpipe" {
+/// The Mesa version of a lavapipe adapter older than `CURRENT_MESA`, from its driver name
+/// and info ("llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)").
+pub fn old_lavapipe<'a>(driver: &str, driver_info: &'a str) -> Option<&'a str> {
+    if driver != "llvmpipe" {
         return None;
     }
-    let version = info.driver_info.strip_prefix("Mesa ")?.split(' ').next()?;
+    let version = driver_info.strip_prefix("Mesa ")?.split(' ').next()?;
     let major: u32 = version.split('.').next()?.parse().ok()?;
     (major < CURRENT_MESA).then_some(version)
 }
@@ -137,7 +137,7 @@ impl Context {
                 describe(&info)
             );
         }
-        if let Some(version) = old_lavapipe(&info) {
+        if let Some(version) = old_lavapipe(&info.driver, &info.driver_info) {
             eprintln!(
                 "notice: this lavapipe is Mesa {version}; the lavapipe of Mesa {CURRENT_MESA} or newer runs mlp-gpu about 4x faster (on Debian 12: scripts/deps.sh installs it from bookworm-backports)"
             );
@@ -264,5 +264,27 @@ impl Context {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::old_lavapipe;
+
+    #[test]
+    fn old_lavapipe_is_mesa_before_24_and_only_lavapipe() {
+        let debian12 = "Mesa 22.3.6 (LLVM 15.0.6)";
+        assert_eq!(old_lavapipe("llvmpipe", debian12), Some("22.3.6"));
+        assert_eq!(
+            old_lavapipe("llvmpipe", "Mesa 23.3.1 (LLVM 16.0.6)"),
+            Some("23.3.1")
+        );
+        let backports = "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)";
+        assert_eq!(old_lavapipe("llvmpipe", backports), None);
+        assert_eq!(old_lavapipe("llvmpipe", "Mesa 24.0.0"), None);
+        // the GL adapter has no driver name; other drivers are never lavapipe
+        assert_eq!(old_lavapipe("", "4.5 (Core Profile) Mesa 22.3.6"), None);
+        assert_eq!(old_lavapipe("NVIDIA", "580.159.04"), None);
+        assert_eq!(old_lavapipe("llvmpipe", "unknown"), None);
     }
 }
