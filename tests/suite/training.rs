@@ -1,8 +1,6 @@
 //! The epoch loop: chunked submits change nothing, and the benchmark reports its keys.
 
-mod common;
-
-use common::ctx;
+use crate::common::ctx;
 use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
 use mlp_gpu::model::Init;

@@ -1,9 +1,7 @@
 //! `sweep` and `report` end to end: folders, skipping, resuming, shards, SIGKILL, and the
 //! report's tables and figures from hand-made result files.
 
-mod common;
-
-use common::cli::*;
+use crate::common::cli::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -8,9 +8,7 @@
 //! apply) do a handful of f32 operations: 1e-5. Reductions over a batch of 513 rows
 //! (batch-norm statistics, loss sums): 1e-4 relative.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mlp_gpu::gpu::batch_norm::BatchNormAt;
 use mlp_gpu::gpu::cross_entropy::CrossEntropyAt;
 use mlp_gpu::gpu::MatmulVariant;

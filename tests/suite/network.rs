@@ -1,9 +1,7 @@
 //! Whole-network checks: the CPU reference's gradients against finite differences, and
 //! full training steps on the GPU against the same steps on the CPU reference.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use mlp_gpu::gpu::network::{GpuNetwork, Step};
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{Init, ParamLayout, Spec};

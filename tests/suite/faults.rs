@@ -1,9 +1,7 @@
 //! Faults: Ctrl-C and --resume, device loss and out-of-memory (injected through
 //! MLP_GPU_FAULT), a full disk, an --out that cannot be a directory, sizes no device holds.
 
-mod common;
-
-use common::cli::*;
+use crate::common::cli::*;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::Stdio;

@@ -1,8 +1,6 @@
 //! End to end through the binary, on small IDX files made inside each test.
 
-mod common;
-
-use common::cli::*;
+use crate::common::cli::*;
 use std::path::Path;
 
 #[test]

@@ -1,0 +1,15 @@
+//! Every test but the IDX fuzzer (tests/idx_fuzz.rs, whose counting allocator must see no
+//! other test's allocations), in one binary: one link, one device and one compile of the
+//! kernels for all of them.
+
+mod cli;
+mod common;
+mod context;
+mod deps;
+mod faults;
+mod kernels;
+mod network;
+mod rng;
+mod shaders;
+mod sweep;
+mod training;
