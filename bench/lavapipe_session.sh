@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lavapipe measurements of BENCHMARKS.md in one go, one after the other on an otherwise
 # idle machine, so that every ratio comes from one run: `mlp-gpu bench` with the adapter's
-# variant (subgroup8 on Mesa 25) and with block8x8, PyTorch on the CPU with 2 threads, the
+# variant (subgroup8 on lavapipe) and with block8x8, PyTorch on the CPU with 2 threads, the
 # matmul products of every variant, and, where MESA22_ICD names the ICD file of an unpacked
 # Mesa 22 lavapipe, the same binary on that driver. Exits 1 naming every step that failed.
 #

@@ -4,32 +4,36 @@
 # CPU), vulkan-tools, dataset-fashion-mnist (the IDX files in
 # /usr/share/datasets/fashion-mnist).
 #
-# On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's kernels about 4x slower than a
+# On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's epochs about 1.6x slower than a
 # current one (BENCHMARKS.md), mesa-vulkan-drivers and the libdrm2 it needs come from
 # bookworm-backports, enabled through a sources file of its own that reuses the Debian
 # mirror the system already uses. MLP_GPU_SYSTEM_MESA=1 keeps the distribution's driver;
-# other systems always get the distribution's package.
+# other systems always get the distribution's package. If only that upgrade fails (no
+# network, say), the old driver stays, with a warning, and the script succeeds.
+# MLP_GPU_DEPS_ROOT prefixes the files under /etc it reads and writes (tests only).
 set -euo pipefail
 
 WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist)
-MESA_MIN=24 # an older lavapipe is replaced by the backports one
-BACKPORTS_LIST=/etc/apt/sources.list.d/mlp-gpu-backports.sources
+MESA_MIN=24 # an older lavapipe is replaced by the backports one (CURRENT_MESA in context.rs)
+ROOT=${MLP_GPU_DEPS_ROOT:-}
+BACKPORTS_LIST=$ROOT/etc/apt/sources.list.d/mlp-gpu-backports.sources
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 command -v cargo >/dev/null || { echo "deps.sh: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
+# The installed version of package $1 ("" if none; the first architecture's if several).
 installed_version() {
-  dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null | sed -n 's/^install ok installed //p'
+  { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } |
+    sed -n 's/^install ok installed //p' | sed -n 1p
 }
 
 # "bookworm-backports" where that suite's lavapipe is wanted: Debian 12, a Mesa older than
 # MESA_MIN (or none), and MLP_GPU_SYSTEM_MESA unset.
 backports_suite() {
-  [ "${MLP_GPU_SYSTEM_MESA:-0}" != 1 ] && [ -r /etc/os-release ] || return 0
-  local os
-  os=$(. /etc/os-release && echo "${ID:-}:${VERSION_CODENAME:-}")
+  [ "${MLP_GPU_SYSTEM_MESA:-0}" != 1 ] && [ -r "$ROOT/etc/os-release" ] || return 0
+  local os mesa
+  os=$(. "$ROOT/etc/os-release" && echo "${ID:-}:${VERSION_CODENAME:-}")
   [ "$os" = debian:bookworm ] || return 0
-  local mesa
   mesa=$(installed_version mesa-vulkan-drivers)
   if [ -z "$mesa" ] || dpkg --compare-versions "$mesa" lt "$MESA_MIN"; then
     echo bookworm-backports
@@ -37,43 +41,76 @@ backports_suite() {
 }
 
 sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-apt_get() { DEBIAN_FRONTEND=noninteractive $sudo apt-get "$@" </dev/null; }
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@" </dev/null; }
 
-# Writes BACKPORTS_LIST for suite $1 on the mirror the system's sources use for Debian 12.
+# The first http(s) URI among the apt index targets matching the filters "$@".
+first_repo() {
+  local uri
+  for uri in $(apt-get indextargets --format '$(REPO_URI)' "$@"); do
+    case $uri in http://* | https://*) echo "$uri"; return ;; esac
+  done
+}
+
+# Writes BACKPORTS_LIST for suite $1 on the mirror the system's sources use for Debian 12,
+# unless some source already has that suite; says "wrote" when it wrote the file.
 enable_backports() {
-  [ -z "$(apt-get indextargets --format '$(RELEASE)' "Release: $1" | head -n 1)" ] || return 0
+  [ -z "$(first_repo "Codename: $1")" ] || return 0
   local mirror
-  mirror=$(apt-get indextargets --format '$(REPO_URI)' "Release: bookworm" "Origin: Debian" \
-    "Label: Debian" | head -n 1)
-  [ -n "$mirror" ] || { echo "deps.sh: the apt sources name no Debian 12 mirror to take $1 from; add one, or set MLP_GPU_SYSTEM_MESA=1 to keep the system's Mesa" >&2; exit 1; }
+  mirror=$(first_repo "Codename: bookworm" "Origin: Debian" "Label: Debian")
+  if [ -z "$mirror" ]; then
+    echo "deps.sh: the apt sources name no Debian 12 mirror to take $1 from; add one, or set MLP_GPU_SYSTEM_MESA=1 to keep the system's Mesa" >&2
+    return 1
+  fi
   {
     echo "# Written by mlp-gpu's scripts/deps.sh: a current lavapipe (mesa-vulkan-drivers)."
     printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\n' "$mirror" "$1"
     [ ! -r "$KEYRING" ] || echo "Signed-By: $KEYRING"
   } | $sudo tee "$BACKPORTS_LIST" >/dev/null
-  apt_get update -qq
+  echo wrote
+}
+
+# apt-get update, then install "$@"; on failure one line naming the cause, status 1.
+apt_install() {
+  local err
+  if ! err=$(apt_get update -qq 2>&1 >/dev/null) ||
+    ! err=$(apt_get install -y -qq --no-install-recommends "$@" 2>&1 >/dev/null); then
+    echo "deps.sh: apt-get install $* failed: $(tail -n 1 <<<"$err")" >&2
+    return 1
+  fi
 }
 
 backports=$(backports_suite)
-install=()
+missing=() # what the distribution's packages give; the backports lavapipe comes after
 for p in "${WANT[@]}"; do
-  if [ "$p" = mesa-vulkan-drivers ] && [ -n "$backports" ]; then
-    install+=("$p/$backports" "libdrm2/$backports")
-  elif [ -z "$(installed_version "$p")" ]; then
-    install+=("$p")
+  if [ "$p" != mesa-vulkan-drivers ] || [ -z "$backports" ]; then
+    [ -n "$(installed_version "$p")" ] || missing+=("$p")
   fi
 done
-[ ${#install[@]} -gt 0 ] || exit 0
-
-apt_get update -qq
-why=""
-if [ -n "$backports" ]; then
-  enable_backports "$backports"
-  why=" (a lavapipe about 4x faster than Debian 12's; MLP_GPU_SYSTEM_MESA=1 keeps the system's)"
+if [ ${#missing[@]} -eq 0 ] && [ -z "$backports" ]; then
+  exit 0
 fi
-if ! err=$(apt_get install -y -qq --no-install-recommends "${install[@]}" 2>&1 >/dev/null); then
-  echo "deps.sh: apt-get install ${install[*]} failed: $(tail -n 1 <<<"$err")" >&2
+[ -z "$sudo" ] || command -v sudo >/dev/null ||
+  { echo "deps.sh: run as root, or install sudo, to install ${missing[*]} ${backports:+mesa-vulkan-drivers}" >&2; exit 1; }
+
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+  echo "deps.sh: installed ${missing[*]}" >&2
+fi
+[ -n "$backports" ] || exit 0
+old=$(installed_version mesa-vulkan-drivers)
+upgrade=("mesa-vulkan-drivers/$backports" "libdrm2/$backports")
+if apt_get update -qq >/dev/null 2>&1 && wrote=$(enable_backports "$backports") &&
+  apt_install "${upgrade[@]}"; then
+  echo "deps.sh: installed ${upgrade[*]} (a lavapipe about 1.6x faster than Debian 12's; MLP_GPU_SYSTEM_MESA=1 keeps the system's)" >&2
+  exit 0
+fi
+# Leave apt as it was: no sources file of ours that cannot be fetched.
+[ "${wrote:-}" != wrote ] || $sudo rm -f "$BACKPORTS_LIST"
+if [ -z "$old" ]; then
+  echo "deps.sh: no lavapipe installed; set MLP_GPU_SYSTEM_MESA=1 to take Debian 12's" >&2
   exit 1
 fi
-echo "deps.sh: installed ${install[*]}$why" >&2
+echo "deps.sh: warning: keeping lavapipe $old (the backports one could not be installed; MLP_GPU_SYSTEM_MESA=1 stops trying)" >&2

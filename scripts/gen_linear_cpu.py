@@ -3,7 +3,7 @@
 loops nor keeps dynamically indexed arrays in registers, so blocks are spelled out as named
 vec4s. The vec4 forms (block8x8) go at the end of shaders/linear.wgsl, the subgroup forms
 (subgroup8) at the end of shaders/linear_subgroup.wgsl: everything after each file's marker
-line. Keep BLOCKS and SUBGROUP_BLOCKS in step with MatmulVariant::cpu_form in
+line. Keep BLOCKS and SUBGROUP_BLOCKS in step with MatmulVariant::cpu_forms in
 src/gpu/shaders.rs. Usage: scripts/gen_linear_cpu.py (no arguments: writes what is committed)
 """
 import pathlib
@@ -83,12 +83,13 @@ def backward_weight(tm, tn):
 
 def sg_prologue(name, rows, cols, bias=False):
     """Workgroup w takes the rows x cols tile of C at `origin`; whole workgroups past the tiles
-    return together (the broadcasts need every lane of the subgroup)."""
-    s = f"\n@compute @workgroup_size({LANES})\nfn {name}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
+    return together (the broadcasts need every lane of the subgroup). `lane` is the
+    invocation's subgroup lane, the index the broadcasts name."""
+    s = f"\n@compute @workgroup_size({LANES})\nfn {name}(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
     s += "    let w = wid.x + wid.y * nwg.x;\n"
     s += f"    let tiles = ((g.m + {rows - 1}u) / {rows}u) * ((g.n + {cols - 1}u) / {cols}u);\n"
     if bias:
-        s += f"    if (w >= tiles) {{\n        let r = (w - tiles) * {LANES}u + lid;\n        if (r < g.m) {{\n            bias_grad4(r);\n        }}\n        return;\n    }}\n"
+        s += f"    if (w >= tiles) {{\n        let r = (w - tiles) * {LANES}u + lane;\n        if (r < g.m) {{\n            bias_grad4(r);\n        }}\n        return;\n    }}\n"
     else:
         s += "    if (w >= tiles) {\n        return;\n    }\n"
     return s + f"    let o = origin(w, {rows}u, {cols}u);\n"
@@ -99,9 +100,9 @@ def sg_forward(tm):
     s = f"// Forward, {rows} x {cols} per workgroup: lane l computes rows o.x + {tm}l.. against all {cols} columns; each\n"
     s += f"// step reads 4 k of its {tm} rows of X and of 2 rows of W, which the broadcasts share.\n"
     s += sg_prologue("linear_forward_subgroup", rows, cols)
-    s += f"    let m0 = o.x + lid * {tm}u;\n"
+    s += f"    let m0 = o.x + lane * {tm}u;\n"
     s += "".join(f"    let a{i} = row4(g.a_off, m0 + {i}u, g.m - 1u, g.a_sm);\n" for i in range(tm))
-    s += "".join(f"    let b{t} = row4(g.b_off, o.y + {LANES * t}u + lid, g.n - 1u, g.b_sn);\n" for t in range(2))
+    s += "".join(f"    let b{t} = row4(g.b_off, o.y + {LANES * t}u + lane, g.n - 1u, g.b_sn);\n" for t in range(2))
     s += decl(tm, cols // 4) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let v{t} = params4[b{t} + k];\n" for t in range(2))
     s += "".join(f"        let x{i} = acts4[a{i} + k];\n" for i in range(tm))
@@ -119,7 +120,7 @@ def sg_backward_data(tm):
     s = f"\n// Backward data, {rows} x {cols} per workgroup: lane l computes rows o.x + {tm}l.. (dY read 4 k at a time)\n"
     s += f"// against all {cols} columns; for each k it reads one vec4 of W's row, which the broadcasts share.\n"
     s += sg_prologue("linear_backward_data_subgroup", rows, cols)
-    s += f"    let m0 = o.x + lid * {tm}u;\n    let nl = min(o.y / 4u + lid, g.n / 4u - 1u);\n"
+    s += f"    let m0 = o.x + lane * {tm}u;\n    let nl = min(o.y / 4u + lane, g.n / 4u - 1u);\n"
     s += "".join(f"    let a{i} = row4(g.a_off, m0 + {i}u, g.m - 1u, g.a_sm);\n" for i in range(tm))
     s += decl(tm, LANES) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let x{i} = acts4[a{i} + k];\n" for i in range(tm))
@@ -137,7 +138,7 @@ def sg_backward_weight(nv):
     s = f"\n// Backward weight, {rows} x {cols} per workgroup: per batch row k, lane l reads dY[k, o.x + 4l..] (one vec4,\n"
     s += f"// shared by the broadcasts) and X[k, its {4 * nv} columns]. The workgroups past the tiles sum dY into db.\n"
     s += sg_prologue("linear_backward_weight_subgroup", rows, cols, bias=True)
-    s += f"    let col = o.y + lid * {4 * nv}u;\n    let ml = min(o.x / 4u + lid, g.m / 4u - 1u);\n"
+    s += f"    let col = o.y + lane * {4 * nv}u;\n    let ml = min(o.x / 4u + lane, g.m / 4u - 1u);\n"
     s += "".join(f"    let n{v} = min(col / 4u + {v}u, g.n / 4u - 1u);\n" for v in range(nv))
     s += decl(rows, nv) + "    for (var k = 0u; k < g.k; k++) {\n"
     s += "        let u = acts4[(g.a_off + k * g.a_sk) / 4u + ml];\n        let brow = (g.b_off + k * g.b_sk) / 4u;\n"

@@ -13,16 +13,17 @@
 //   linear_backward_weight  dW[out, in] = dY^T X into grads, and db = column sums of dY
 //                           (M more invocations after the blocks, one per feature)
 //                           A(m,k) = dY[k*out + m], B(k,n) = X[k*in + n]
-// Each comes in three forms; the host prepends const TM, TN (a multiple of 4), WG, WG_N,
-// TILE_K for the adapter's variant (gpu/shaders.rs):
+// Each comes in three forms here, and a fourth in linear_subgroup.wgsl; the host prepends
+// const TM, TN (a multiple of 4), WG, WG_N, TILE_K for the adapter's variant
+// (gpu/shaders.rs):
 //   <name>       any shapes and offsets; TM x TN scalar register block per invocation
 //   <name>_tiled any shapes and offsets; the GPU form: workgroup-memory tiles of
 //                (WG / WG_N) TM x WG_N TN, each invocation a TM x TN register block of one
-//   <name>_vec4  the CPU form: large register blocks (VEC4_BLOCKS in gpu/linear.rs) with
-//                every operand read as vec4 along its contiguous dimension: 4x fewer loads,
-//                which is what a CPU adapter pays for (lavapipe runs a loop over the SIMD
-//                lanes for every storage load). Needs the contiguous dimensions and the
-//                offsets to be multiples of 4; the CPU variant picks it when they are.
+//   <name>_vec4  block8x8's fast form: large register blocks (MatmulVariant::cpu_forms)
+//                with every operand read as vec4 along its contiguous dimension: 4x fewer
+//                loads, which is what a CPU adapter pays for (lavapipe runs a loop over the
+//                SIMD lanes for every storage load). Needs the contiguous dimensions and
+//                the offsets to be multiples of 4; block8x8 picks it when they are.
 // Invocation i takes block i, column blocks first (see `origin`).
 // Ragged edges: rows/columns past M or N are clamped to the last one for loading and
 // never stored, so shapes need not be multiples of the block.

@@ -31,7 +31,7 @@ pub enum GpuError {
 }
 
 /// The oldest Mesa whose lavapipe is taken as current (scripts/deps.sh's MESA_MIN): Mesa 22's
-/// runs mlp-gpu's kernels about 4x slower than Mesa 25's (BENCHMARKS.md).
+/// runs mlp-gpu's epochs about 1.6x slower than Mesa 25's (BENCHMARKS.md).
 pub const CURRENT_MESA: u32 = 24;
 
 /// The Mesa version of a lavapipe adapter older than `CURRENT_MESA`, from its driver name
@@ -139,7 +139,7 @@ impl Context {
         }
         if let Some(version) = old_lavapipe(&info.driver, &info.driver_info) {
             eprintln!(
-                "notice: this lavapipe is Mesa {version}; the lavapipe of Mesa {CURRENT_MESA} or newer runs mlp-gpu about 4x faster (on Debian 12: scripts/deps.sh installs it from bookworm-backports)"
+                "notice: this lavapipe is Mesa {version}; the lavapipe of Mesa {CURRENT_MESA} or newer runs mlp-gpu about 1.6x faster (on Debian 12: scripts/deps.sh installs it from bookworm-backports)"
             );
         }
         Self::open(adapter)

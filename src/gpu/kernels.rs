@@ -8,7 +8,7 @@ use wgpu::{BindGroupLayout, ComputePass, ComputePipeline};
 
 pub struct Kernel {
     pipeline: ComputePipeline,
-    workgroup: u32,
+    pub(crate) workgroup: u32,
     name: &'static str,
 }
 
@@ -60,6 +60,18 @@ fn storage_layout(ctx: &Context, label: &str, count: u32, read_only: bool) -> Bi
         })
 }
 
+/// Each entry point's invocations per workgroup, read off the shader with naga, so the host
+/// never restates a `@workgroup_size`.
+fn workgroup_sizes(op: Op, source: &str) -> Result<Vec<(String, u32)>, GpuError> {
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| GpuError::Device(format!("{}: {}", op.file(), e.emit_to_string(source))))?;
+    Ok(module
+        .entry_points
+        .iter()
+        .map(|e| (e.name.clone(), e.workgroup_size.iter().product()))
+        .collect())
+}
+
 impl Kernels {
     pub fn new(ctx: &Context) -> Result<Self, GpuError> {
         Self::with_variant(ctx, ctx.variant)
@@ -67,14 +79,10 @@ impl Kernels {
 
     /// Compiles every kernel, with the matmul blocked as `variant`.
     pub fn with_variant(ctx: &Context, variant: MatmulVariant) -> Result<Self, GpuError> {
-        if !ctx.variants().contains(&variant) {
+        if let Some(what) = variant.lacks(&ctx.info, ctx.device.features()) {
             return Err(GpuError::Unsupported {
                 adapter: ctx.adapter_name(),
-                what: format!(
-                    "the {:?} the matmul variant {} needs",
-                    variant.features(),
-                    variant.name()
-                ),
+                what: format!("{what}, for the matmul variant {}", variant.name()),
             });
         }
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -87,10 +95,11 @@ impl Kernels {
                 bind_group_layouts: &[Some(&model_layout), Some(&data_layout)],
                 immediate_size: IMMEDIATE_BYTES,
             });
-        let modules: Vec<_> = Op::ALL
+        let modules = Op::ALL
             .iter()
             .map(|&op| {
                 let source = op.source(variant);
+                let sizes = workgroup_sizes(op, &source)?;
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(op.file()),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -107,14 +116,18 @@ impl Kernels {
                     ..wgpu::ShaderRuntimeChecks::checked()
                 };
                 let module = unsafe { ctx.device.create_shader_module_trusted(desc, checks) };
-                (op, module)
+                Ok((op, module, sizes))
             })
-            .collect();
-        let kernel = |op: Op, entry: &'static str, workgroup: u32| {
-            let module = &modules
+            .collect::<Result<Vec<_>, GpuError>>()?;
+        let kernel = |op: Op, entry: &'static str| {
+            let (_, module, sizes) = modules
                 .iter()
-                .find(|(o, _)| *o == op)
-                .expect("every op has a module")
+                .find(|(o, ..)| *o == op)
+                .expect("every op has a module");
+            let workgroup = sizes
+                .iter()
+                .find(|(name, _)| name == entry)
+                .unwrap_or_else(|| panic!("{} has an entry point {entry}", op.file()))
                 .1;
             let pipeline = ctx
                 .device
@@ -132,18 +145,17 @@ impl Kernels {
                 name: entry,
             }
         };
-        let wg = variant.shape().2;
         let tiled = variant.tiled();
         // The register-block variants compile the scalar and their fast forms, the tiled
         // ones their own (the fast forms are CPU designs).
         let product = |scalar: &'static str, tiled_form: &'static str| {
-            kernel(Op::Linear, if tiled { tiled_form } else { scalar }, wg)
+            kernel(Op::Linear, if tiled { tiled_form } else { scalar })
         };
         let cpu_forms = variant
             .cpu_forms()
-            .map(|forms| forms.map(|f| (kernel(Op::Linear, f.entry, wg), f)));
+            .map(|forms| forms.map(|f| (kernel(Op::Linear, f.entry), f)));
         let kernels = Kernels {
-            gather: kernel(Op::Gather, "gather", 64),
+            gather: kernel(Op::Gather, "gather"),
             linear_forward: product("linear_forward", "linear_forward_tiled"),
             linear_backward_data: product("linear_backward_data", "linear_backward_data_tiled"),
             linear_backward_weight: product(
@@ -151,15 +163,15 @@ impl Kernels {
                 "linear_backward_weight_tiled",
             ),
             linear_cpu_forms: cpu_forms,
-            batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats", 256),
-            batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply", 64),
-            batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce", 256),
-            batch_norm_backward_apply: kernel(Op::BatchNorm, "batch_norm_backward_apply", 64),
-            dropout: kernel(Op::Dropout, "dropout", 64),
-            cross_entropy: kernel(Op::CrossEntropy, "cross_entropy", 256),
-            sgd: kernel(Op::Optimizer, "sgd", 256),
-            adam: kernel(Op::Optimizer, "adam", 256),
-            rmsprop: kernel(Op::Optimizer, "rmsprop", 256),
+            batch_norm_stats: kernel(Op::BatchNorm, "batch_norm_stats"),
+            batch_norm_apply: kernel(Op::BatchNorm, "batch_norm_apply"),
+            batch_norm_backward_reduce: kernel(Op::BatchNorm, "batch_norm_backward_reduce"),
+            batch_norm_backward_apply: kernel(Op::BatchNorm, "batch_norm_backward_apply"),
+            dropout: kernel(Op::Dropout, "dropout"),
+            cross_entropy: kernel(Op::CrossEntropy, "cross_entropy"),
+            sgd: kernel(Op::Optimizer, "sgd"),
+            adam: kernel(Op::Optimizer, "adam"),
+            rmsprop: kernel(Op::Optimizer, "rmsprop"),
             model_layout,
             data_layout,
             variant,

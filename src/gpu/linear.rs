@@ -78,16 +78,16 @@ impl Kernels {
                 s.outputs,
             ),
         };
-        let (tm, tn, wg) = self.variant.shape();
-        // Blocks of C, and invocations per block.
-        let (kernel, (tm, tn), per_block) = match &self.linear_cpu_forms {
+        // Blocks of C, and whether a whole workgroup (else one invocation) computes each.
+        let (kernel, (tm, tn), by_workgroup) = match &self.linear_cpu_forms {
             Some(forms) if use_fast => {
                 let (kernel, form) = &forms[product as usize];
-                (kernel, form.tile, form.lanes as usize)
+                (kernel, form.tile, form.workgroup_per_tile)
             }
-            _ if self.variant.tiled() => (scalar, self.variant.tile(), wg as usize),
-            _ => (scalar, (tm as usize, tn as usize), 1),
+            _ if self.variant.tiled() => (scalar, self.variant.tile(), true),
+            _ => (scalar, self.variant.block(), false),
         };
+        let per_block = if by_workgroup { kernel.workgroup } else { 1 } as usize;
         self.dispatch(
             pass,
             kernel,

@@ -1,5 +1,6 @@
 //! Every kernel against its CPU twin in `reference.rs`, on seeded random inputs and shapes
-//! that do not divide the tiles (sizes 1, 7, 63, 65, 200, 784; batch 1, 64, 513).
+//! that do not divide the tiles (sizes 1, 4, 7, 12, 20, 36, 63, 65, 200, 784; batch 1, 64,
+//! 513; 4, 12, 20 and 36 leave half a subgroup form's vec4 columns or bias lanes idle).
 //!
 //! Tolerances. The twins sum in f64; the kernels sum in f32 in their own order, so a dot
 //! product of K terms of size ~1 may be off by about K * 2^-24 relative to the sum of the
@@ -28,6 +29,8 @@ fn shapes() -> Vec<LinearShape> {
             (7, 1),
             (63, 65),
             (65, 63),
+            (36, 20),
+            (4, 12),
             (784, 200),
             (200, 10),
             (200, 784),
@@ -64,34 +67,48 @@ fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
     (at, end)
 }
 
-/// Every variant the adapter runs, shape and padding (0: the fast forms, vec4 or subgroup,
-/// where the shape allows, 1: scalar forms; the tiled variants run their tiled form for
-/// both) with seeded x, w, b, dy; `check` returns whether the case ran a fast form. Both
-/// register-block forms must have run.
-fn each_linear_case(
-    mut check: impl FnMut(MatmulVariant, LinearShape, usize, &[f32], &[f32], &[f32], &[f32]) -> bool,
+/// Seeded operands of one layer shape: x [rows, in], w [out, in], b [out], dy [rows, out].
+struct Operands {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+/// Every shape, its CPU result from `reference` (computed once per shape), then every
+/// variant the adapter runs and padding (0: the fast forms, vec4 or subgroup, where the
+/// shape allows, 1: scalar forms; the tiled variants run their tiled form for both);
+/// `check` returns whether the case ran a fast form. Both register-block forms of every
+/// register-block variant must have run.
+fn each_linear_case<R>(
+    mut reference: impl FnMut(LinearShape, &Operands) -> R,
+    mut check: impl FnMut(MatmulVariant, LinearShape, usize, &Operands, &R) -> bool,
 ) {
-    let (mut fast, mut scalar) = (0, 0);
-    for variant in variants() {
-        for (i, s) in shapes().into_iter().enumerate() {
-            let mut rng = Rng::new(i as u64);
-            let x = random(&mut rng, s.rows * s.inputs, 1.0);
-            let w = random(&mut rng, s.inputs * s.outputs, 1.0);
-            let b = random(&mut rng, s.outputs, 1.0);
-            let dy = random(&mut rng, s.rows * s.outputs, 1.0);
+    let mut runs = std::collections::BTreeMap::new();
+    for (i, s) in shapes().into_iter().enumerate() {
+        let mut rng = Rng::new(i as u64);
+        let o = Operands {
+            x: random(&mut rng, s.rows * s.inputs, 1.0),
+            w: random(&mut rng, s.inputs * s.outputs, 1.0),
+            b: random(&mut rng, s.outputs, 1.0),
+            dy: random(&mut rng, s.rows * s.outputs, 1.0),
+        };
+        let want = reference(s, &o);
+        for variant in variants() {
             for pad in [0, 1] {
-                if check(variant, s, pad, &x, &w, &b, &dy) {
-                    fast += 1;
-                } else {
-                    scalar += 1;
-                }
+                let fast = check(variant, s, pad, &o, &want);
+                *runs
+                    .entry((variant.name(), form(variant, fast)))
+                    .or_insert(0) += 1;
             }
         }
     }
-    assert!(
-        fast > 0 && scalar > 0,
-        "both forms ran: fast {fast}, scalar {scalar}"
-    );
+    for v in variants().into_iter().filter(|v| v.cpu_forms().is_some()) {
+        for f in [true, false] {
+            let key = (v.name(), form(v, f));
+            assert!(runs.contains_key(&key), "{key:?} ran: {runs:?}");
+        }
+    }
 }
 
 fn form(variant: MatmulVariant, fast: bool) -> &'static str {
@@ -104,7 +121,13 @@ fn form(variant: MatmulVariant, fast: bool) -> &'static str {
 }
 
 fn linear_forward_case(act: Activation, what: &str) {
-    each_linear_case(|variant, s, pad, x, w, b, _| {
+    let reference = |s: LinearShape, o: &Operands| {
+        let mut want = vec![0.0; s.rows * s.outputs];
+        reference::linear_forward(&mut want, &o.x, &o.w, &o.b, s, act);
+        want
+    };
+    each_linear_case(reference, |variant, s, pad, o, want| {
+        let (x, w, b) = (&o.x, &o.w, &o.b);
         let k = kernels(variant);
         let (p_at, p_len) = place(pad, &[w.len(), b.len()]);
         let mut params = vec![0.0; p_len];
@@ -117,14 +140,12 @@ fn linear_forward_case(act: Activation, what: &str) {
         run(&m, &no_data(k), |p| {
             k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act)
         });
-        let mut want = vec![0.0; s.rows * s.outputs];
-        reference::linear_forward(&mut want, x, w, b, s, act);
         let v4 = k.linear_uses_fast_form(s, &[a_at[0], p_at[0]]).0;
         let got = read_f32(&m.acts, a_at[1], want.len());
         assert_close(
             &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
             &got,
-            &want,
+            want,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
@@ -160,10 +181,9 @@ fn linear_forward_fused_relu_dropout_matches_unfused_reference() {
 }
 
 fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
-    each_linear_case(|variant, s, pad, x, w, _, dy| {
-        let k = kernels(variant);
+    let reference = |s: LinearShape, o: &Operands| {
         // The input x as a ReLU/dropout layer would have made it, so the mask matters.
-        let mut x = x.to_vec();
+        let mut x = o.x.clone();
         if let Some(act) = input_act {
             reference::relu_forward(&mut x);
             if let Some(mask) = act.dropout {
@@ -171,25 +191,30 @@ fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
                 reference::dropout(&mut x, &src, mask);
             }
         }
+        let mut want = vec![0.0; s.rows * s.inputs];
+        reference::linear_backward_data(&mut want, &o.dy, &o.w, &x, s, input_act);
+        (x, want)
+    };
+    each_linear_case(reference, |variant, s, pad, o, (x, want)| {
+        let (w, dy) = (&o.w, &o.dy);
+        let k = kernels(variant);
         let (p_at, p_len) = place(pad, &[w.len()]);
         let mut params = vec![0.0; p_len];
         params[p_at[0]..].copy_from_slice(w);
         let (a_at, a_len) = place(pad, &[x.len(), dy.len(), s.rows * s.inputs]);
         let mut acts = vec![0.0; a_len];
-        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(&x);
+        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
         acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
         let m = model(k, &params, &acts, &[], &[0.0], &[0]);
         run(&m, &no_data(k), |p| {
             k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act)
         });
-        let mut want = vec![0.0; s.rows * s.inputs];
-        reference::linear_backward_data(&mut want, dy, w, &x, s, input_act);
         let v4 = k.linear_uses_fast_form(s, &[a_at[1], p_at[0]]).1;
         let got = read_f32(&m.acts, a_at[2], want.len());
         assert_close(
             &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
             &got,
-            &want,
+            want,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
@@ -224,7 +249,13 @@ fn linear_backward_data_fused_relu_dropout_backward_matches_unfused_reference() 
 
 #[test]
 fn linear_backward_weight_and_bias_match_reference() {
-    each_linear_case(|variant, s, pad, x, _, _, dy| {
+    let reference = |s: LinearShape, o: &Operands| {
+        let (mut dw, mut db) = (vec![0.0; s.inputs * s.outputs], vec![0.0; s.outputs]);
+        reference::linear_backward_weight(&mut dw, &mut db, &o.dy, &o.x, s);
+        (dw, db)
+    };
+    each_linear_case(reference, |variant, s, pad, o, (dw, db)| {
+        let (x, dy) = (&o.x, &o.dy);
         let k = kernels(variant);
         let n = s.inputs * s.outputs;
         let (a_at, a_len) = place(pad, &[x.len(), dy.len()]);
@@ -237,22 +268,20 @@ fn linear_backward_weight_and_bias_match_reference() {
         run(&m, &no_data(k), |p| {
             k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s)
         });
-        let (mut dw, mut db) = (vec![0.0; n], vec![0.0; s.outputs]);
-        reference::linear_backward_weight(&mut dw, &mut db, dy, x, s);
         let v4 = k.linear_uses_fast_form(s, &[a_at[1], a_at[0]]).2;
         let what = format!("{} {} {s:?}", variant.name(), form(variant, v4));
         // dW sums over the batch (K = rows <= 513): same bound as the other products.
         assert_close(
             &format!("linear_backward_weight dW {what}"),
             &read_f32(&m.grads, g_at[0], n),
-            &dw,
+            dw,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );
         assert_close(
             &format!("linear_backward_weight db {what}"),
             &read_f32(&m.grads, g_at[1], s.outputs),
-            &db,
+            db,
             MATMUL_ATOL,
             MATMUL_RTOL,
         );

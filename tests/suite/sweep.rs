@@ -182,10 +182,10 @@ fn start_sweep(tmp: &Path, epochs: usize, file: &Path) -> (std::process::Child, 
 fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
-    // Kill it once the first run has finished and the second has checkpointed its first
-    // epoch: an event, not a sleep, with 29 of run 2's epochs still to go however fast the
+    // Kill it once the first run has finished and the second has recorded its first epoch:
+    // an event, not a sleep, with 11 of run 2's epochs still to go however fast the
     // adapter is.
-    let (mut child, args) = start_sweep(tmp.path(), 30, &out.join(RUNS[1]).join("metrics.jsonl"));
+    let (mut child, args) = start_sweep(tmp.path(), 12, &out.join(RUNS[1]).join("metrics.jsonl"));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let finished: BTreeMap<PathBuf, Vec<u8>> = snapshot(&out)
