@@ -22,7 +22,12 @@ def decl(tm, nv):
 
 
 def stores(kind, tm, nv, at="o"):
-    return "".join(f"    store_quad({kind}, {at}, {i}u, {4 * v}u, c{i}_{v});\n" for i in range(tm) for v in range(nv))
+    """The epilogue: the block through a private array and one loop of store_quad, not one
+    inlined store_quad per vec4 (which took seconds of lavapipe's compile per kernel)."""
+    s = f"    var out: array<vec4<f32>, {tm * nv}>;\n"
+    s += "".join(f"    out[{i * nv + v}] = c{i}_{v};\n" for i in range(tm) for v in range(nv))
+    s += f"    for (var i = 0u; i < {tm}u; i++) {{\n        for (var v = 0u; v < {nv}u; v++) {{\n"
+    return s + f"            store_quad({kind}, {at}, i, 4u * v, out[i * {nv}u + v]);\n        }}\n    }}\n"
 
 
 def prologue(name, tm, tn, bias=False):

@@ -90,22 +90,28 @@ fn linear_forward_subgroup(@builtin(subgroup_invocation_id) lane: u32, @builtin(
         c3_3 += vec4<f32>(dot(x3, w12), dot(x3, w13), dot(x3, w14), dot(x3, w15));
     }
     let at = vec2<u32>(m0, o.y);
-    store_quad(FORWARD, at, 0u, 0u, c0_0);
-    store_quad(FORWARD, at, 0u, 4u, c0_1);
-    store_quad(FORWARD, at, 0u, 8u, c0_2);
-    store_quad(FORWARD, at, 0u, 12u, c0_3);
-    store_quad(FORWARD, at, 1u, 0u, c1_0);
-    store_quad(FORWARD, at, 1u, 4u, c1_1);
-    store_quad(FORWARD, at, 1u, 8u, c1_2);
-    store_quad(FORWARD, at, 1u, 12u, c1_3);
-    store_quad(FORWARD, at, 2u, 0u, c2_0);
-    store_quad(FORWARD, at, 2u, 4u, c2_1);
-    store_quad(FORWARD, at, 2u, 8u, c2_2);
-    store_quad(FORWARD, at, 2u, 12u, c2_3);
-    store_quad(FORWARD, at, 3u, 0u, c3_0);
-    store_quad(FORWARD, at, 3u, 4u, c3_1);
-    store_quad(FORWARD, at, 3u, 8u, c3_2);
-    store_quad(FORWARD, at, 3u, 12u, c3_3);
+    var out: array<vec4<f32>, 16>;
+    out[0] = c0_0;
+    out[1] = c0_1;
+    out[2] = c0_2;
+    out[3] = c0_3;
+    out[4] = c1_0;
+    out[5] = c1_1;
+    out[6] = c1_2;
+    out[7] = c1_3;
+    out[8] = c2_0;
+    out[9] = c2_1;
+    out[10] = c2_2;
+    out[11] = c2_3;
+    out[12] = c3_0;
+    out[13] = c3_1;
+    out[14] = c3_2;
+    out[15] = c3_3;
+    for (var i = 0u; i < 4u; i++) {
+        for (var v = 0u; v < 4u; v++) {
+            store_quad(FORWARD, at, i, 4u * v, out[i * 4u + v]);
+        }
+    }
 }
 
 // Backward data, 32 x 32 per workgroup: lane l computes rows o.x + 4l.. (dY read 4 k at a time)
@@ -207,38 +213,44 @@ fn linear_backward_data_subgroup(@builtin(subgroup_invocation_id) lane: u32, @bu
         }
     }
     let at = vec2<u32>(m0, o.y);
-    store_quad(BACKWARD_DATA, at, 0u, 0u, c0_0);
-    store_quad(BACKWARD_DATA, at, 0u, 4u, c0_1);
-    store_quad(BACKWARD_DATA, at, 0u, 8u, c0_2);
-    store_quad(BACKWARD_DATA, at, 0u, 12u, c0_3);
-    store_quad(BACKWARD_DATA, at, 0u, 16u, c0_4);
-    store_quad(BACKWARD_DATA, at, 0u, 20u, c0_5);
-    store_quad(BACKWARD_DATA, at, 0u, 24u, c0_6);
-    store_quad(BACKWARD_DATA, at, 0u, 28u, c0_7);
-    store_quad(BACKWARD_DATA, at, 1u, 0u, c1_0);
-    store_quad(BACKWARD_DATA, at, 1u, 4u, c1_1);
-    store_quad(BACKWARD_DATA, at, 1u, 8u, c1_2);
-    store_quad(BACKWARD_DATA, at, 1u, 12u, c1_3);
-    store_quad(BACKWARD_DATA, at, 1u, 16u, c1_4);
-    store_quad(BACKWARD_DATA, at, 1u, 20u, c1_5);
-    store_quad(BACKWARD_DATA, at, 1u, 24u, c1_6);
-    store_quad(BACKWARD_DATA, at, 1u, 28u, c1_7);
-    store_quad(BACKWARD_DATA, at, 2u, 0u, c2_0);
-    store_quad(BACKWARD_DATA, at, 2u, 4u, c2_1);
-    store_quad(BACKWARD_DATA, at, 2u, 8u, c2_2);
-    store_quad(BACKWARD_DATA, at, 2u, 12u, c2_3);
-    store_quad(BACKWARD_DATA, at, 2u, 16u, c2_4);
-    store_quad(BACKWARD_DATA, at, 2u, 20u, c2_5);
-    store_quad(BACKWARD_DATA, at, 2u, 24u, c2_6);
-    store_quad(BACKWARD_DATA, at, 2u, 28u, c2_7);
-    store_quad(BACKWARD_DATA, at, 3u, 0u, c3_0);
-    store_quad(BACKWARD_DATA, at, 3u, 4u, c3_1);
-    store_quad(BACKWARD_DATA, at, 3u, 8u, c3_2);
-    store_quad(BACKWARD_DATA, at, 3u, 12u, c3_3);
-    store_quad(BACKWARD_DATA, at, 3u, 16u, c3_4);
-    store_quad(BACKWARD_DATA, at, 3u, 20u, c3_5);
-    store_quad(BACKWARD_DATA, at, 3u, 24u, c3_6);
-    store_quad(BACKWARD_DATA, at, 3u, 28u, c3_7);
+    var out: array<vec4<f32>, 32>;
+    out[0] = c0_0;
+    out[1] = c0_1;
+    out[2] = c0_2;
+    out[3] = c0_3;
+    out[4] = c0_4;
+    out[5] = c0_5;
+    out[6] = c0_6;
+    out[7] = c0_7;
+    out[8] = c1_0;
+    out[9] = c1_1;
+    out[10] = c1_2;
+    out[11] = c1_3;
+    out[12] = c1_4;
+    out[13] = c1_5;
+    out[14] = c1_6;
+    out[15] = c1_7;
+    out[16] = c2_0;
+    out[17] = c2_1;
+    out[18] = c2_2;
+    out[19] = c2_3;
+    out[20] = c2_4;
+    out[21] = c2_5;
+    out[22] = c2_6;
+    out[23] = c2_7;
+    out[24] = c3_0;
+    out[25] = c3_1;
+    out[26] = c3_2;
+    out[27] = c3_3;
+    out[28] = c3_4;
+    out[29] = c3_5;
+    out[30] = c3_6;
+    out[31] = c3_7;
+    for (var i = 0u; i < 4u; i++) {
+        for (var v = 0u; v < 8u; v++) {
+            store_quad(BACKWARD_DATA, at, i, 4u * v, out[i * 8u + v]);
+        }
+    }
 }
 
 // Backward weight, 32 x 64 per workgroup: per batch row k, lane l reads dY[k, o.x + 4l..] (one vec4,
@@ -403,68 +415,74 @@ fn linear_backward_weight_subgroup(@builtin(subgroup_invocation_id) lane: u32, @
         c31_1 += d7[3] * x1;
     }
     let at = vec2<u32>(o.x, col);
-    store_quad(BACKWARD_WEIGHT, at, 0u, 0u, c0_0);
-    store_quad(BACKWARD_WEIGHT, at, 0u, 4u, c0_1);
-    store_quad(BACKWARD_WEIGHT, at, 1u, 0u, c1_0);
-    store_quad(BACKWARD_WEIGHT, at, 1u, 4u, c1_1);
-    store_quad(BACKWARD_WEIGHT, at, 2u, 0u, c2_0);
-    store_quad(BACKWARD_WEIGHT, at, 2u, 4u, c2_1);
-    store_quad(BACKWARD_WEIGHT, at, 3u, 0u, c3_0);
-    store_quad(BACKWARD_WEIGHT, at, 3u, 4u, c3_1);
-    store_quad(BACKWARD_WEIGHT, at, 4u, 0u, c4_0);
-    store_quad(BACKWARD_WEIGHT, at, 4u, 4u, c4_1);
-    store_quad(BACKWARD_WEIGHT, at, 5u, 0u, c5_0);
-    store_quad(BACKWARD_WEIGHT, at, 5u, 4u, c5_1);
-    store_quad(BACKWARD_WEIGHT, at, 6u, 0u, c6_0);
-    store_quad(BACKWARD_WEIGHT, at, 6u, 4u, c6_1);
-    store_quad(BACKWARD_WEIGHT, at, 7u, 0u, c7_0);
-    store_quad(BACKWARD_WEIGHT, at, 7u, 4u, c7_1);
-    store_quad(BACKWARD_WEIGHT, at, 8u, 0u, c8_0);
-    store_quad(BACKWARD_WEIGHT, at, 8u, 4u, c8_1);
-    store_quad(BACKWARD_WEIGHT, at, 9u, 0u, c9_0);
-    store_quad(BACKWARD_WEIGHT, at, 9u, 4u, c9_1);
-    store_quad(BACKWARD_WEIGHT, at, 10u, 0u, c10_0);
-    store_quad(BACKWARD_WEIGHT, at, 10u, 4u, c10_1);
-    store_quad(BACKWARD_WEIGHT, at, 11u, 0u, c11_0);
-    store_quad(BACKWARD_WEIGHT, at, 11u, 4u, c11_1);
-    store_quad(BACKWARD_WEIGHT, at, 12u, 0u, c12_0);
-    store_quad(BACKWARD_WEIGHT, at, 12u, 4u, c12_1);
-    store_quad(BACKWARD_WEIGHT, at, 13u, 0u, c13_0);
-    store_quad(BACKWARD_WEIGHT, at, 13u, 4u, c13_1);
-    store_quad(BACKWARD_WEIGHT, at, 14u, 0u, c14_0);
-    store_quad(BACKWARD_WEIGHT, at, 14u, 4u, c14_1);
-    store_quad(BACKWARD_WEIGHT, at, 15u, 0u, c15_0);
-    store_quad(BACKWARD_WEIGHT, at, 15u, 4u, c15_1);
-    store_quad(BACKWARD_WEIGHT, at, 16u, 0u, c16_0);
-    store_quad(BACKWARD_WEIGHT, at, 16u, 4u, c16_1);
-    store_quad(BACKWARD_WEIGHT, at, 17u, 0u, c17_0);
-    store_quad(BACKWARD_WEIGHT, at, 17u, 4u, c17_1);
-    store_quad(BACKWARD_WEIGHT, at, 18u, 0u, c18_0);
-    store_quad(BACKWARD_WEIGHT, at, 18u, 4u, c18_1);
-    store_quad(BACKWARD_WEIGHT, at, 19u, 0u, c19_0);
-    store_quad(BACKWARD_WEIGHT, at, 19u, 4u, c19_1);
-    store_quad(BACKWARD_WEIGHT, at, 20u, 0u, c20_0);
-    store_quad(BACKWARD_WEIGHT, at, 20u, 4u, c20_1);
-    store_quad(BACKWARD_WEIGHT, at, 21u, 0u, c21_0);
-    store_quad(BACKWARD_WEIGHT, at, 21u, 4u, c21_1);
-    store_quad(BACKWARD_WEIGHT, at, 22u, 0u, c22_0);
-    store_quad(BACKWARD_WEIGHT, at, 22u, 4u, c22_1);
-    store_quad(BACKWARD_WEIGHT, at, 23u, 0u, c23_0);
-    store_quad(BACKWARD_WEIGHT, at, 23u, 4u, c23_1);
-    store_quad(BACKWARD_WEIGHT, at, 24u, 0u, c24_0);
-    store_quad(BACKWARD_WEIGHT, at, 24u, 4u, c24_1);
-    store_quad(BACKWARD_WEIGHT, at, 25u, 0u, c25_0);
-    store_quad(BACKWARD_WEIGHT, at, 25u, 4u, c25_1);
-    store_quad(BACKWARD_WEIGHT, at, 26u, 0u, c26_0);
-    store_quad(BACKWARD_WEIGHT, at, 26u, 4u, c26_1);
-    store_quad(BACKWARD_WEIGHT, at, 27u, 0u, c27_0);
-    store_quad(BACKWARD_WEIGHT, at, 27u, 4u, c27_1);
-    store_quad(BACKWARD_WEIGHT, at, 28u, 0u, c28_0);
-    store_quad(BACKWARD_WEIGHT, at, 28u, 4u, c28_1);
-    store_quad(BACKWARD_WEIGHT, at, 29u, 0u, c29_0);
-    store_quad(BACKWARD_WEIGHT, at, 29u, 4u, c29_1);
-    store_quad(BACKWARD_WEIGHT, at, 30u, 0u, c30_0);
-    store_quad(BACKWARD_WEIGHT, at, 30u, 4u, c30_1);
-    store_quad(BACKWARD_WEIGHT, at, 31u, 0u, c31_0);
-    store_quad(BACKWARD_WEIGHT, at, 31u, 4u, c31_1);
+    var out: array<vec4<f32>, 64>;
+    out[0] = c0_0;
+    out[1] = c0_1;
+    out[2] = c1_0;
+    out[3] = c1_1;
+    out[4] = c2_0;
+    out[5] = c2_1;
+    out[6] = c3_0;
+    out[7] = c3_1;
+    out[8] = c4_0;
+    out[9] = c4_1;
+    out[10] = c5_0;
+    out[11] = c5_1;
+    out[12] = c6_0;
+    out[13] = c6_1;
+    out[14] = c7_0;
+    out[15] = c7_1;
+    out[16] = c8_0;
+    out[17] = c8_1;
+    out[18] = c9_0;
+    out[19] = c9_1;
+    out[20] = c10_0;
+    out[21] = c10_1;
+    out[22] = c11_0;
+    out[23] = c11_1;
+    out[24] = c12_0;
+    out[25] = c12_1;
+    out[26] = c13_0;
+    out[27] = c13_1;
+    out[28] = c14_0;
+    out[29] = c14_1;
+    out[30] = c15_0;
+    out[31] = c15_1;
+    out[32] = c16_0;
+    out[33] = c16_1;
+    out[34] = c17_0;
+    out[35] = c17_1;
+    out[36] = c18_0;
+    out[37] = c18_1;
+    out[38] = c19_0;
+    out[39] = c19_1;
+    out[40] = c20_0;
+    out[41] = c20_1;
+    out[42] = c21_0;
+    out[43] = c21_1;
+    out[44] = c22_0;
+    out[45] = c22_1;
+    out[46] = c23_0;
+    out[47] = c23_1;
+    out[48] = c24_0;
+    out[49] = c24_1;
+    out[50] = c25_0;
+    out[51] = c25_1;
+    out[52] = c26_0;
+    out[53] = c26_1;
+    out[54] = c27_0;
+    out[55] = c27_1;
+    out[56] = c28_0;
+    out[57] = c28_1;
+    out[58] = c29_0;
+    out[59] = c29_1;
+    out[60] = c30_0;
+    out[61] = c30_1;
+    out[62] = c31_0;
+    out[63] = c31_1;
+    for (var i = 0u; i < 32u; i++) {
+        for (var v = 0u; v < 2u; v++) {
+            store_quad(BACKWARD_WEIGHT, at, i, 4u * v, out[i * 2u + v]);
+        }
+    }
 }
