@@ -102,8 +102,9 @@ fi
 [ -n "$backports" ] || exit 0
 old=$(installed_version mesa-vulkan-drivers)
 upgrade=("mesa-vulkan-drivers/$backports" "libdrm2/$backports")
-if apt_get update -qq >/dev/null 2>&1 && wrote=$(enable_backports "$backports") &&
-  apt_install "${upgrade[@]}"; then
+# Finding the mirror needs current lists: fetched above if anything was installed.
+if { [ ${#missing[@]} -gt 0 ] || apt_get update -qq >/dev/null 2>&1; } &&
+  wrote=$(enable_backports "$backports") && apt_install "${upgrade[@]}"; then
   echo "deps.sh: installed ${upgrade[*]} (a lavapipe about 1.6x faster than Debian 12's; MLP_GPU_SYSTEM_MESA=1 keeps the system's)" >&2
   exit 0
 fi

@@ -30,9 +30,15 @@ fn system_state() -> (String, Vec<(String, Vec<u8>)>) {
     (String::from_utf8(o.stdout).unwrap(), sources)
 }
 
+/// `bash scripts/deps.sh`, to be run.
+fn deps_sh() -> Command {
+    let mut c = Command::new("bash");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/deps.sh"));
+    c
+}
+
 fn deps() -> std::process::Output {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/deps.sh");
-    let o = Command::new("bash").arg(script).output().unwrap();
+    let o = deps_sh().output().unwrap();
     assert!(
         o.status.success(),
         "deps.sh failed: {}",
@@ -69,7 +75,7 @@ struct FakeSystem {
 const MIRROR: &str = "http://mirror.invalid/debian/";
 
 impl FakeSystem {
-    fn new(os_release: &str, installed: &[(&str, &str)]) -> FakeSystem {
+    fn new(os_release: &str, installed: &[(&str, String)]) -> FakeSystem {
         let root = tempfile::tempdir().unwrap();
         let p = root.path();
         std::fs::create_dir_all(p.join("etc/apt/sources.list.d")).unwrap();
@@ -155,14 +161,9 @@ fn with_mesa(version: &str) -> [(&'static str, String); 3] {
     ]
 }
 
-fn system(os: &str, installed: &[(&'static str, String)]) -> FakeSystem {
-    let list: Vec<(&str, &str)> = installed.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    FakeSystem::new(os, &list)
-}
-
 #[test]
 fn deps_on_debian12_with_mesa22_takes_lavapipe_from_backports_on_the_systems_mirror() {
-    let s = system(DEBIAN12, &with_mesa(MESA22));
+    let s = FakeSystem::new(DEBIAN12, &with_mesa(MESA22));
     let (ok, stderr, log) = s.deps(&[]);
     assert!(ok, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -201,7 +202,7 @@ fn deps_keeps_the_systems_mesa_when_told_or_current_or_not_debian12() {
         ),
     ];
     for (os, installed, env) in cases {
-        let s = system(os, &installed);
+        let s = FakeSystem::new(os, &installed);
         let (ok, stderr, log) = s.deps(&env);
         assert!(
             ok && stderr.is_empty() && log.is_empty(),
@@ -210,7 +211,7 @@ fn deps_keeps_the_systems_mesa_when_told_or_current_or_not_debian12() {
         assert_eq!(s.sources(), None);
     }
     // elsewhere a missing lavapipe is the distribution's
-    let s = system(UBUNTU, &with_mesa("")[1..]);
+    let s = FakeSystem::new(UBUNTU, &with_mesa("")[1..]);
     let (ok, stderr, log) = s.deps(&[]);
     assert!(ok, "{stderr}");
     assert_eq!(stderr, "deps.sh: installed mesa-vulkan-drivers\n");
@@ -220,12 +221,12 @@ fn deps_keeps_the_systems_mesa_when_told_or_current_or_not_debian12() {
 
 #[test]
 fn deps_reuses_a_configured_backports_source_and_survives_a_failed_upgrade() {
-    let s = system(DEBIAN12, &with_mesa(MESA22));
+    let s = FakeSystem::new(DEBIAN12, &with_mesa(MESA22));
     let (ok, stderr, log) = s.deps(&[("STUB_HAS_BACKPORTS", "1")]);
     assert!(ok && log.contains(UPGRADE), "{stderr} {log}");
     assert_eq!(s.sources(), None, "the system's backports source serves");
     // No network: the old driver stays, with one warning, and no sources file is left.
-    let s = system(DEBIAN12, &with_mesa(MESA22));
+    let s = FakeSystem::new(DEBIAN12, &with_mesa(MESA22));
     let (ok, stderr, _) = s.deps(&[("STUB_INSTALL_RC", "100")]);
     assert!(ok, "{stderr}");
     assert!(stderr.ends_with(&format!("warning: keeping lavapipe {MESA22} (the backports one could not be installed; MLP_GPU_SYSTEM_MESA=1 stops trying)\n")), "{stderr}");

@@ -34,26 +34,30 @@ pub fn kernels(variant: MatmulVariant) -> &'static Kernels {
     &all[at.unwrap_or_else(|| panic!("{} does not run on this adapter", variant.name()))].1
 }
 
-/// The matmul variants the test adapter runs, saying on stderr which it cannot (subgroup8
-/// needs subgroups of at least 8 lanes: lavapipe has them, wgpu's GL backend none), so a test over
-/// variants never drops one unseen.
+/// The matmul variants the test adapter runs, found once per test binary, saying on stderr
+/// which it cannot (subgroup8 needs subgroups of at least 8 lanes: lavapipe has them, wgpu's
+/// GL backend none), so a test over variants never drops one unseen.
 pub fn variants() -> Vec<MatmulVariant> {
-    let run = ctx().variants();
-    let info = &ctx().info;
-    if info.driver == "llvmpipe" && info.backend == wgpu::Backend::Vulkan {
-        // CI's adapter: a missing variant there would be a test that checks nothing
-        assert_eq!(run, MatmulVariant::ALL, "lavapipe runs every variant");
-    }
-    for v in MatmulVariant::ALL {
-        if let Some(what) = v.lacks(info, ctx().device.features()) {
-            eprintln!(
-                "notice: {} not tested: {} lacks {what}",
-                v.name(),
-                ctx().adapter_name()
-            );
+    static RUN: OnceLock<Vec<MatmulVariant>> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let info = &ctx().info;
+        for v in MatmulVariant::ALL {
+            if let Some(what) = v.lacks(info, ctx().device.features()) {
+                eprintln!(
+                    "notice: {} not tested: {} lacks {what}",
+                    v.name(),
+                    ctx().adapter_name()
+                );
+            }
         }
-    }
-    run
+        let run = ctx().variants();
+        if info.driver == "llvmpipe" && info.backend == wgpu::Backend::Vulkan {
+            // CI's adapter: a missing variant there would be a test that checks nothing
+            assert_eq!(run, MatmulVariant::ALL, "lavapipe runs every variant");
+        }
+        run
+    })
+    .clone()
 }
 
 pub fn random(rng: &mut Rng, n: usize, bound: f32) -> Vec<f32> {
