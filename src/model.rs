@@ -234,3 +234,77 @@ impl ActLayout {
         }
     }
 }
+
+/// Which flat buffer holds a tensor of `state_dict`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Home {
+    Params,
+    State,
+    /// BatchNorm1d's num_batches_tracked: the run's step count, kept by the trainer.
+    Steps,
+}
+
+/// One tensor of the network under its PyTorch name, and where it lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub home: Home,
+    /// f32 offset in its buffer (0 for `Home::Steps`).
+    pub at: usize,
+}
+
+impl NamedTensor {
+    /// Its words in its buffer.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.at..self.at + self.shape.iter().product::<usize>()
+    }
+}
+
+/// Every tensor named as PyTorch's state_dict of the same network as one nn.Sequential:
+/// Linear, [BatchNorm1d], ReLU, [Dropout] per hidden layer, then Linear; every module takes
+/// an index.
+pub fn state_dict(params: &ParamLayout, state: &StateLayout, dropout: bool) -> Vec<NamedTensor> {
+    let mut out = Vec::new();
+    let mut push = |name: String, shape: Vec<usize>, home: Home, at: usize| {
+        out.push(NamedTensor {
+            name,
+            shape,
+            home,
+            at,
+        })
+    };
+    let mut index = 0;
+    for (l, lp) in params.layers.iter().enumerate() {
+        let (i, o) = (lp.inputs, lp.outputs);
+        push(
+            format!("{index}.weight"),
+            vec![o, i],
+            Home::Params,
+            lp.weight,
+        );
+        push(format!("{index}.bias"), vec![o], Home::Params, lp.bias);
+        index += 1;
+        if !lp.hidden {
+            continue;
+        }
+        if let (Some(g), Some(s)) = (lp.gamma, state.batch_norm[l]) {
+            push(format!("{index}.weight"), vec![o], Home::Params, g);
+            push(format!("{index}.bias"), vec![o], Home::Params, g + o);
+            push(format!("{index}.running_mean"), vec![o], Home::State, s);
+            push(format!("{index}.running_var"), vec![o], Home::State, s + o);
+            push(
+                format!("{index}.num_batches_tracked"),
+                vec![],
+                Home::Steps,
+                0,
+            );
+            index += 1;
+        }
+        index += 1; // ReLU
+        if dropout {
+            index += 1;
+        }
+    }
+    out
+}

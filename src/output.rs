@@ -1,7 +1,7 @@
 //! A run's files, each written atomically (temporary file, fsync, rename), and the model in
 //! safetensors with PyTorch `nn.Sequential` state_dict names.
 
-use crate::model::{ParamLayout, StateLayout};
+use crate::model::{state_dict, Home, NamedTensor, ParamLayout, StateLayout};
 use safetensors::tensor::{Dtype, TensorView};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,45 +63,6 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Outp
     write_atomic(path, text.as_bytes())
 }
 
-/// (name, shape, f32 offset in params or state, from state?) of every tensor, named as
-/// PyTorch's state_dict of the same network as one nn.Sequential: Linear, [BatchNorm1d],
-/// ReLU, [Dropout] per hidden layer, then Linear; every module takes an index.
-fn tensor_names(
-    layout: &ParamLayout,
-    state: &StateLayout,
-    dropout: bool,
-) -> Vec<(String, Vec<usize>, usize, bool)> {
-    let mut out = Vec::new();
-    let mut index = 0;
-    for (l, lp) in layout.layers.iter().enumerate() {
-        out.push((
-            format!("{index}.weight"),
-            vec![lp.outputs, lp.inputs],
-            lp.weight,
-            false,
-        ));
-        out.push((format!("{index}.bias"), vec![lp.outputs], lp.bias, false));
-        index += 1;
-        if !lp.hidden {
-            continue;
-        }
-        if let (Some(g), Some(s)) = (lp.gamma, state.batch_norm[l]) {
-            let f = lp.outputs;
-            out.push((format!("{index}.weight"), vec![f], g, false));
-            out.push((format!("{index}.bias"), vec![f], g + f, false));
-            out.push((format!("{index}.running_mean"), vec![f], s, true));
-            out.push((format!("{index}.running_var"), vec![f], s + f, true));
-            out.push((format!("{index}.num_batches_tracked"), vec![], 0, true));
-            index += 1;
-        }
-        index += 1; // ReLU
-        if dropout {
-            index += 1;
-        }
-    }
-    out
-}
-
 /// The model as safetensors bytes.
 pub fn model_bytes(
     layout: &ParamLayout,
@@ -111,22 +72,19 @@ pub fn model_bytes(
     st: &[f32],
     batches: i64,
 ) -> Vec<u8> {
-    let names = tensor_names(layout, state, dropout);
     let tracked = batches.to_le_bytes();
-    let data: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = names
+    let data: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = state_dict(layout, state, dropout)
         .into_iter()
-        .map(|(name, shape, at, from_state)| {
-            if name.ends_with("num_batches_tracked") {
-                return (name, tracked.to_vec(), shape, Dtype::I64);
-            }
-            let n: usize = shape.iter().product();
-            let src = if from_state { st } else { params };
-            (
-                name,
-                bytemuck::cast_slice(&src[at..at + n]).to_vec(),
-                shape,
-                Dtype::F32,
-            )
+        .map(|t| {
+            let (bytes, dtype) = match t.home {
+                Home::Steps => (tracked.to_vec(), Dtype::I64),
+                Home::Params => (
+                    bytemuck::cast_slice(&params[t.range()]).to_vec(),
+                    Dtype::F32,
+                ),
+                Home::State => (bytemuck::cast_slice(&st[t.range()]).to_vec(), Dtype::F32),
+            };
+            (t.name, bytes, t.shape, dtype)
         })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = data
@@ -162,7 +120,7 @@ pub fn load_model(
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let mut params = vec![0.0f32; layout.len];
     let mut st = state.init(layout);
-    let names = tensor_names(layout, state, dropout);
+    let names = state_dict(layout, state, dropout);
     if file.len() != names.len() {
         return Err(fail(format!(
             "holds {} tensors but config.json describes a network with {}",
@@ -170,7 +128,13 @@ pub fn load_model(
             names.len()
         )));
     }
-    for (name, shape, at, from_state) in names {
+    for NamedTensor {
+        name,
+        shape,
+        home,
+        at,
+    } in names
+    {
         let t = file.tensor(&name).map_err(|_| {
             fail(format!(
                 "has no tensor {name}; config.json and the weights are from different networks"
@@ -182,16 +146,17 @@ pub fn load_model(
                 t.shape()
             )));
         }
-        if name.ends_with("num_batches_tracked") {
-            continue;
-        }
+        let dst = match home {
+            Home::Steps => continue,
+            Home::Params => &mut params,
+            Home::State => &mut st,
+        };
         if t.dtype() != Dtype::F32 {
             return Err(fail(format!(
                 "tensor {name} is {:?}, expected F32",
                 t.dtype()
             )));
         }
-        let dst = if from_state { &mut st } else { &mut params };
         let values = f32s(t.data());
         dst[at..at + values.len()].copy_from_slice(&values);
     }

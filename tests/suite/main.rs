@@ -9,6 +9,7 @@ mod deps;
 mod faults;
 mod kernels;
 mod network;
+mod pytorch;
 mod rng;
 mod shaders;
 mod sweep;
