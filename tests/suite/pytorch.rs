@@ -83,10 +83,6 @@ impl Fixture {
         mlp_gpu::output::f32s(self.bytes(name))
     }
 
-    fn has(&self, name: &str) -> bool {
-        self.file.tensor(name).is_ok()
-    }
-
     fn spec(&self, c: &Case) -> Spec {
         Spec::new(self.hidden.clone(), c.batch_norm, c.dropout)
     }
