@@ -155,8 +155,8 @@ fn profile_epoch(
 ) -> Result<Vec<KernelTime>, String> {
     let p = k.profiler.as_ref().expect("a profiling kernel set");
     let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), split).map_err(|e| e.to_string())?;
-    // A chunk's timestamps must fit one query set: two per dispatch.
-    let per_step = 4 * c.hidden.len() + 8;
+    // A chunk's timestamps must fit one query set: two per dispatch, one dispatch per stage.
+    let per_step = t.net.plan.train.len();
     t.chunk_steps = (crate::gpu::profile::CAPACITY as usize / (2 * per_step))
         .clamp(1, crate::train::CHUNK_STEPS);
     p.take(); // the totals start with this epoch

@@ -3,6 +3,7 @@
 
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 pub const INPUTS: usize = 784;
 pub const CLASSES: usize = 10;
@@ -78,6 +79,24 @@ pub struct LayerParams {
     pub hidden: bool,
 }
 
+impl LayerParams {
+    /// W [out, in].
+    pub fn weight_range(&self) -> Range<usize> {
+        self.weight..self.weight + self.inputs * self.outputs
+    }
+
+    /// b [out].
+    pub fn bias_range(&self) -> Range<usize> {
+        self.bias..self.bias + self.outputs
+    }
+
+    /// Batch norm's gamma [out] and beta [out], if the layer has one.
+    pub fn gamma_beta_ranges(&self) -> Option<(Range<usize>, Range<usize>)> {
+        let (g, n) = (self.gamma?, self.outputs);
+        Some((g..g + n, g + n..g + 2 * n))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParamLayout {
     pub layers: Vec<LayerParams>,
@@ -150,9 +169,9 @@ pub struct StateLayout {
     pub params: usize,
     /// Per linear layer: running_mean, running_var, batch mean, batch inv_std ([4, out]).
     pub batch_norm: Vec<Option<usize>>,
-    /// Two floats per slot: loss sum and correct count of one batch.
-    pub slots: usize,
-    pub slot_count: usize,
+    /// Where the loss slots start: two floats per slot, the loss sum and correct count of
+    /// one batch.
+    pub slots_at: usize,
     pub len: usize,
 }
 
@@ -170,15 +189,37 @@ impl StateLayout {
                 })
             })
             .collect();
-        let slots = len;
+        let slots_at = len;
         len += 2 * slot_count;
         StateLayout {
             params: params.len,
             batch_norm,
-            slots,
-            slot_count,
+            slots_at,
             len,
         }
+    }
+
+    /// The first moment (or momentum buffer) and the second, each as long as the
+    /// parameters.
+    pub fn moments(&self) -> (Range<usize>, Range<usize>) {
+        (0..self.params, self.params..2 * self.params)
+    }
+
+    /// Batch norm `l`'s statistics: running_mean, running_var, batch mean, batch inv_std,
+    /// `features` each.
+    pub fn batch_norm_range(&self, l: usize, features: usize) -> Option<Range<usize>> {
+        self.batch_norm[l].map(|at| at..at + 4 * features)
+    }
+
+    /// What a run must keep to go on: the moments and batch-norm statistics, everything
+    /// but the per-batch loss slots.
+    pub fn saved(&self) -> Range<usize> {
+        0..self.slots_at
+    }
+
+    /// The offset of loss slot `i`.
+    pub fn slot(&self, i: usize) -> usize {
+        self.slots_at + 2 * i
     }
 
     /// Initial state: zero moments, running mean 0 and running variance 1.
@@ -205,6 +246,9 @@ pub struct ActLayout {
     pub output: Vec<usize>,
     /// Per linear layer: gradient of the loss by its linear output [rows, out].
     pub grad: Vec<usize>,
+    /// Features of the input, and of each linear layer's output.
+    pub inputs: usize,
+    pub outputs: Vec<usize>,
     pub len: usize,
 }
 
@@ -230,6 +274,8 @@ impl ActLayout {
             pre_norm,
             output,
             grad,
+            inputs: params.layers[0].inputs,
+            outputs: params.layers.iter().map(|l| l.outputs).collect(),
             len,
         }
     }
@@ -307,4 +353,180 @@ pub fn state_dict(params: &ParamLayout, state: &StateLayout, dropout: bool) -> V
         }
     }
     out
+}
+
+/// A tensor of the activations buffer (`ActLayout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// The gathered batch [rows, inputs].
+    Input,
+    /// Linear layer l's output before its batch norm [rows, out].
+    PreNorm(usize),
+    /// Linear layer l's activation after ReLU and dropout (the logits for the last).
+    Output(usize),
+    /// The gradient of the loss by linear layer l's output (by its batch norm's output
+    /// until the batch norm's backward replaces it in place).
+    Grad(usize),
+}
+
+impl ActLayout {
+    /// The f32 offset of `a`; panics if the network has no such tensor (a plan bug).
+    pub fn at(&self, a: Act) -> usize {
+        match a {
+            Act::Input => self.input,
+            Act::PreNorm(l) => self.pre_norm[l].expect("a batch-norm layer"),
+            Act::Output(l) => self.output[l],
+            Act::Grad(l) => self.grad[l],
+        }
+    }
+
+    /// The words of `a` for a batch of `rows` rows.
+    pub fn range(&self, a: Act, rows: usize) -> std::ops::Range<usize> {
+        let features = match a {
+            Act::Input => self.inputs,
+            Act::PreNorm(l) | Act::Output(l) | Act::Grad(l) => self.outputs[l],
+        };
+        self.at(a)..self.at(a) + rows * features
+    }
+}
+
+/// What follows a product or a batch norm, fused into it: ReLU, and dropout with the mask
+/// of linear layer `dropout`'s output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Epilogue {
+    pub relu: bool,
+    pub dropout: Option<usize>,
+}
+
+/// Training (batch statistics, dropout, gradients, the update) or evaluation (running
+/// statistics, no dropout, loss and predictions only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// One dispatch of a training step or of an evaluation batch. Layers are linear-layer
+/// indices; their parameters, gradients and batch-norm statistics are found through
+/// `ParamLayout` and `StateLayout`, their activations through the `Act`s named here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Input <- the batch's normalised images; ints <- their labels.
+    Gather,
+    /// y <- epilogue(x W^T + b).
+    LinearForward {
+        layer: usize,
+        x: Act,
+        y: Act,
+        epilogue: Epilogue,
+    },
+    /// Batch mean and inv_std of PreNorm(layer) into state; running statistics updated.
+    BatchNormStats { layer: usize },
+    /// Output(layer) <- epilogue(batch norm of PreNorm(layer)), with running statistics
+    /// in evaluation.
+    BatchNormApply {
+        layer: usize,
+        running: bool,
+        epilogue: Epilogue,
+    },
+    /// Loss and predictions of Output(last); in training also Grad(last).
+    CrossEntropy { grad: bool },
+    /// dgamma, dbeta into grads from Grad(layer).
+    BatchNormBackwardReduce { layer: usize },
+    /// Grad(layer) <- the gradient by PreNorm(layer), in place.
+    BatchNormBackwardApply { layer: usize },
+    /// dW, db into grads from Grad(layer) and x.
+    LinearBackwardWeight { layer: usize, x: Act },
+    /// Grad(layer - 1) <- Grad(layer) W, through the backward of the epilogue that made
+    /// x = Output(layer - 1) (read off x itself).
+    LinearBackwardData {
+        layer: usize,
+        x: Act,
+        epilogue: Epilogue,
+    },
+    /// Every parameter updated by the optimizer from grads.
+    OptimizerStep,
+}
+
+/// The one description of a network's passes, walked by the GPU encoder
+/// (`gpu::network`), the CPU reference (`reference::Network`) and the benchmark's count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub train: Vec<Stage>,
+    pub eval: Vec<Stage>,
+}
+
+impl Plan {
+    pub fn new(spec: &Spec) -> Self {
+        Plan {
+            train: Self::stages(spec, Mode::Train),
+            eval: Self::stages(spec, Mode::Eval),
+        }
+    }
+
+    fn stages(spec: &Spec, mode: Mode) -> Vec<Stage> {
+        let layers = spec.hidden.len() + 1;
+        let train = mode == Mode::Train;
+        let input = |l: usize| {
+            if l == 0 {
+                Act::Input
+            } else {
+                Act::Output(l - 1)
+            }
+        };
+        let epilogue = |l: usize, mode: Mode| Epilogue {
+            relu: l + 1 < layers,
+            dropout: (mode == Mode::Train && l + 1 < layers && spec.dropout > 0.0).then_some(l),
+        };
+        let norm = |l: usize| spec.batch_norm && l + 1 < layers;
+        let mut s = vec![Stage::Gather];
+        for l in 0..layers {
+            if norm(l) {
+                s.push(Stage::LinearForward {
+                    layer: l,
+                    x: input(l),
+                    y: Act::PreNorm(l),
+                    epilogue: Epilogue::default(),
+                });
+                if train {
+                    s.push(Stage::BatchNormStats { layer: l });
+                }
+                s.push(Stage::BatchNormApply {
+                    layer: l,
+                    running: !train,
+                    epilogue: epilogue(l, mode),
+                });
+            } else {
+                s.push(Stage::LinearForward {
+                    layer: l,
+                    x: input(l),
+                    y: Act::Output(l),
+                    epilogue: epilogue(l, mode),
+                });
+            }
+        }
+        s.push(Stage::CrossEntropy { grad: train });
+        if !train {
+            return s;
+        }
+        for l in (0..layers).rev() {
+            if norm(l) {
+                s.push(Stage::BatchNormBackwardReduce { layer: l });
+                s.push(Stage::BatchNormBackwardApply { layer: l });
+            }
+            s.push(Stage::LinearBackwardWeight {
+                layer: l,
+                x: input(l),
+            });
+            if l > 0 {
+                s.push(Stage::LinearBackwardData {
+                    layer: l,
+                    x: input(l),
+                    epilogue: epilogue(l - 1, Mode::Train),
+                });
+            }
+        }
+        s.push(Stage::OptimizerStep);
+        s
+    }
 }

@@ -1,5 +1,6 @@
 //! Argument types shared by the GPU wrappers (`gpu::*`) and their CPU twins (`reference`).
 
+use crate::model::Epilogue;
 use crate::rng;
 
 /// PyTorch BatchNorm1d defaults.
@@ -42,6 +43,20 @@ pub struct Activation {
 }
 
 impl Activation {
+    /// A plan's epilogue at run time: dropout with probability `p` and the hash counter
+    /// (seed, step).
+    pub fn of(e: Epilogue, p: f32, seed: u32, step: u32) -> Self {
+        Activation {
+            relu: e.relu,
+            dropout: e.dropout.map(|layer| DropoutMask {
+                p,
+                seed,
+                step,
+                layer: layer as u32,
+            }),
+        }
+    }
+
     /// Immediates for the epilogue: (relu, threshold, scale, seed, step, layer); p = 0 and
     /// no dropout both give threshold 0, which skips the hash.
     pub(crate) fn words(&self) -> (u32, u32, f32, u32, u32, u32) {

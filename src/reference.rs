@@ -2,11 +2,11 @@
 //! order (outputs first), written to be obviously right rather than fast; sums run in f64.
 //! Below them, a CPU forward/backward of the whole network built from the twins.
 
-use crate::model::{ParamLayout, Spec};
+use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
 use crate::ops::{
     Activation, DropoutMask, LinearShape, BN_EPS, BN_MOMENTUM, PIXEL_MEAN, PIXEL_STD,
 };
-use crate::optim::{Hyper, ADAM_BETAS, EPS, RMSPROP_ALPHA};
+use crate::optim::{Hyper, OptimizerKind, ADAM_BETAS, EPS, RMSPROP_ALPHA};
 
 /// x [rows, 784] <- normalised images `indices`; labels_out <- their labels.
 pub fn gather(
@@ -350,152 +350,129 @@ pub fn rmsprop(params: &mut [f32], buf: &mut [f32], v: &mut [f32], grads: &[f32]
     }
 }
 
-/// The whole network on the CPU, laid out exactly as on the GPU.
+/// The whole network on the CPU, laid out exactly as on the GPU and walked by the same
+/// plan, one twin per stage.
 #[derive(Clone, Debug)]
 pub struct Network {
     pub spec: Spec,
+    pub plan: Plan,
     pub layout: ParamLayout,
+    pub state_layout: StateLayout,
     pub params: Vec<f32>,
-    /// Per linear layer, its batch norm's statistics.
-    pub bn: Vec<Option<BnStats>>,
-    /// Optimizer moments: first (or momentum buffer) and second.
-    pub m: Vec<f32>,
-    pub v: Vec<f32>,
+    /// Optimizer moments and batch-norm statistics, laid out as the GPU's state buffer
+    /// (without its loss slots).
+    pub state: Vec<f32>,
 }
 
-/// Everything the backward pass needs from a forward pass.
+/// One batch's buffers as a walk of the plan leaves them: activations (laid out as the
+/// GPU's acts buffer), gradients, and parameters and state as updated.
 #[derive(Clone, Debug)]
 pub struct Forward {
     pub rows: usize,
-    pub input: Vec<f32>,
-    pub pre_norm: Vec<Option<Vec<f32>>>,
-    pub outputs: Vec<Vec<f32>>,
-    pub bn: Vec<Option<BnStats>>,
-    /// The dropout of each layer's output (none for the last).
-    pub acts: Vec<Activation>,
+    pub acts: ActLayout,
+    pub buf: Vec<f32>,
+    pub params: Vec<f32>,
+    pub grads: Vec<f32>,
+    pub state: Vec<f32>,
+    /// The cross-entropy's (loss sum, correct count), once walked.
+    pub loss: (f32, f32),
+    /// The dropout counter of the forward pass, which its backward reuses.
+    pub seed: u32,
+    pub step: u32,
 }
 
 impl Forward {
     pub fn logits(&self) -> &[f32] {
-        self.outputs.last().expect("a network has layers")
+        self.tensor(Act::Output(self.acts.output.len() - 1))
     }
+
+    /// Activation tensor `a` of the batch's rows.
+    pub fn tensor(&self, a: Act) -> &[f32] {
+        &self.buf[self.acts.range(a, self.rows)]
+    }
+
+    fn tensor_mut(&mut self, a: Act) -> &mut [f32] {
+        let r = self.acts.range(a, self.rows);
+        &mut self.buf[r]
+    }
+}
+
+/// The counters and settings of one walk.
+struct Walk<'a> {
+    labels: &'a [u32],
+    hyper: Option<&'a Hyper>,
+    seed: u32,
+    step: u32,
 }
 
 impl Network {
     pub fn new(spec: Spec, params: Vec<f32>) -> Self {
         let layout = ParamLayout::new(&spec);
-        let bn = layout
-            .layers
-            .iter()
-            .map(|l| l.gamma.map(|_| BnStats::new(l.outputs)))
-            .collect();
-        let n = layout.len;
+        let state_layout = StateLayout::new(&layout, 0);
         Network {
+            plan: Plan::new(&spec),
+            state: state_layout.init(&layout),
             spec,
             layout,
+            state_layout,
             params,
-            bn,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
         }
     }
 
-    /// Forward pass; in training, batch statistics and dropout masks for `step`.
+    /// Forward pass of `rows` rows of x; in training, batch statistics and dropout masks
+    /// for `step`.
     pub fn forward(&self, x: &[f32], rows: usize, training: bool, seed: u32, step: u32) -> Forward {
-        let mut input = x.to_vec();
-        let mut f = Forward {
-            rows,
-            input: x.to_vec(),
-            pre_norm: vec![],
-            outputs: vec![],
-            bn: self.bn.clone(),
-            acts: vec![],
+        let stages = if training {
+            &self.plan.train
+        } else {
+            &self.plan.eval
         };
-        for (l, lp) in self.layout.layers.iter().enumerate() {
-            let s = LinearShape {
-                rows,
-                inputs: lp.inputs,
-                outputs: lp.outputs,
-            };
-            let dropout =
-                (training && lp.hidden && self.spec.dropout > 0.0).then_some(DropoutMask {
-                    p: self.spec.dropout,
-                    seed,
-                    step,
-                    layer: l as u32,
-                });
-            let act = Activation {
-                relu: lp.hidden,
-                dropout,
-            };
-            let p = &self.params;
-            let mut z = vec![0.0; rows * lp.outputs];
-            let w = &p[lp.weight..lp.weight + lp.inputs * lp.outputs];
-            let b = &p[lp.bias..lp.bias + lp.outputs];
-            match (lp.gamma, f.bn[l].as_mut()) {
-                (Some(g), Some(stats)) => {
-                    linear_forward(&mut z, &input, w, b, s, Activation::default());
-                    if training {
-                        batch_norm_stats(stats, &z, rows);
-                    }
-                    let mut y = vec![0.0; z.len()];
-                    let (gamma, beta) = (
-                        &p[g..g + lp.outputs],
-                        &p[g + lp.outputs..g + 2 * lp.outputs],
-                    );
-                    batch_norm_apply(&mut y, &z, gamma, beta, stats, !training, act);
-                    f.pre_norm.push(Some(z));
-                    input = y;
-                }
-                _ => {
-                    linear_forward(&mut z, &input, w, b, s, act);
-                    f.pre_norm.push(None);
-                    input = z;
-                }
-            }
-            f.outputs.push(input.clone());
-            f.acts.push(act);
+        let end = stages
+            .iter()
+            .position(|s| matches!(s, Stage::CrossEntropy { .. }))
+            .expect("a plan has a loss");
+        let mut f = self.batch(x, rows, seed, step);
+        let w = Walk {
+            labels: &[],
+            hyper: None,
+            seed,
+            step,
+        };
+        for &s in &stages[..end] {
+            self.stage(&mut f, s, &w);
         }
         f
     }
 
     /// Gradients of the loss by every parameter, given the gradient by the logits.
     pub fn backward(&self, f: &Forward, dlogits: &[f32]) -> Vec<f32> {
-        let mut grads = vec![0.0; self.layout.len];
-        let mut g = dlogits.to_vec();
-        for (l, lp) in self.layout.layers.iter().enumerate().rev() {
-            let s = LinearShape {
-                rows: f.rows,
-                inputs: lp.inputs,
-                outputs: lp.outputs,
-            };
-            if let (Some(gamma_at), Some(stats), Some(z)) = (lp.gamma, &f.bn[l], &f.pre_norm[l]) {
-                let n = lp.outputs;
-                let (dgamma, dbeta) = grads[gamma_at..gamma_at + 2 * n].split_at_mut(n);
-                batch_norm_backward_reduce(dgamma, dbeta, &g, z, stats);
-                let gamma = &self.params[gamma_at..gamma_at + n];
-                batch_norm_backward_apply(&mut g, z, gamma, dgamma, dbeta, stats);
-            }
-            let x = if l == 0 { &f.input } else { &f.outputs[l - 1] };
-            let (dw, rest) = grads[lp.weight..].split_at_mut(lp.bias - lp.weight);
-            linear_backward_weight(dw, &mut rest[..lp.outputs], &g, x, s);
-            if l > 0 {
-                let mut dx = vec![0.0; f.rows * lp.inputs];
-                linear_backward_data(
-                    &mut dx,
-                    &g,
-                    &self.params[lp.weight..lp.weight + lp.inputs * lp.outputs],
-                    x,
-                    s,
-                    Some(f.acts[l - 1]),
-                );
-                g = dx;
-            }
+        let mut f = f.clone();
+        let last = self.layout.layers.len() - 1;
+        let at = f.acts.at(Act::Grad(last));
+        f.buf[at..at + dlogits.len()].copy_from_slice(dlogits);
+        let start = self.loss_stage() + 1;
+        let w = Walk {
+            labels: &[],
+            hyper: None,
+            seed: f.seed,
+            step: f.step,
+        };
+        for &s in &self.plan.train[start..self.plan.train.len() - 1] {
+            self.stage(&mut f, s, &w);
         }
-        grads
+        f.grads
     }
 
-    /// Forward, loss, backward and update on one batch; returns (loss sum, correct).
+    fn loss_stage(&self) -> usize {
+        self.plan
+            .train
+            .iter()
+            .position(|s| matches!(s, Stage::CrossEntropy { .. }))
+            .expect("a plan has a loss")
+    }
+
+    /// Forward, loss, backward and update on one batch (x gathered); returns (loss sum,
+    /// correct).
     pub fn train_step(
         &mut self,
         x: &[f32],
@@ -504,29 +481,147 @@ impl Network {
         seed: u32,
         step: u32,
     ) -> (f32, f32) {
-        let rows = labels.len();
-        let f = self.forward(x, rows, true, seed, step);
-        let mut dlogits = vec![0.0; rows * self.spec.classes];
-        let mut preds = vec![0; rows];
-        let (loss, correct) = cross_entropy(
-            Some(&mut dlogits),
-            &mut preds,
-            f.logits(),
+        let mut f = self.batch(x, labels.len(), seed, step);
+        let w = Walk {
             labels,
-            self.spec.classes,
-        );
-        let grads = self.backward(&f, &dlogits);
-        self.bn = f.bn;
-        let t = step + 1;
-        match hyper.kind {
-            crate::optim::OptimizerKind::Sgd => sgd(&mut self.params, &mut self.m, &grads, hyper),
-            crate::optim::OptimizerKind::Adam => {
-                adam(&mut self.params, &mut self.m, &mut self.v, &grads, hyper, t)
+            hyper: Some(hyper),
+            seed,
+            step,
+        };
+        for &s in &self.plan.train {
+            self.stage(&mut f, s, &w);
+        }
+        self.params = f.params;
+        self.state = f.state;
+        f.loss
+    }
+
+    /// Buffers for a batch of `rows` rows of x, with the network's state.
+    fn batch(&self, x: &[f32], rows: usize, seed: u32, step: u32) -> Forward {
+        let acts = ActLayout::new(&self.layout, rows);
+        let mut buf = vec![0.0; acts.len];
+        buf[acts.input..acts.input + x.len()].copy_from_slice(x);
+        Forward {
+            rows,
+            buf,
+            acts,
+            params: self.params.clone(),
+            grads: vec![0.0; self.layout.len],
+            state: self.state.clone(),
+            loss: (0.0, 0.0),
+            seed,
+            step,
+        }
+    }
+}
+
+impl Network {
+    /// Runs the twin of `stage` on the buffers of `f`.
+    fn stage(&self, f: &mut Forward, stage: Stage, w: &Walk) {
+        let rows = f.rows;
+        let layer = |l: usize| self.layout.layers[l];
+        let shape = |l: usize| LinearShape {
+            rows,
+            inputs: layer(l).inputs,
+            outputs: layer(l).outputs,
+        };
+        let act = |e| Activation::of(e, self.spec.dropout, w.seed, w.step);
+        let stats_range = |l: usize| {
+            let r = self.state_layout.batch_norm_range(l, layer(l).outputs);
+            r.expect("a batch-norm layer")
+        };
+        let stats = |f: &Forward, l: usize| BnStats::from_flat(&f.state[stats_range(l)]);
+        let gamma_beta = |p: &[f32], l: usize| {
+            let (g, b) = layer(l).gamma_beta_ranges().expect("a batch-norm layer");
+            (p[g].to_vec(), p[b].to_vec())
+        };
+        let params = f.params.clone();
+        match stage {
+            Stage::Gather => {} // `batch` placed the gathered x
+            Stage::LinearForward {
+                layer: l,
+                x,
+                y,
+                epilogue,
+            } => {
+                let (xs, lp) = (f.tensor(x).to_vec(), layer(l));
+                let (w_, b) = (&params[lp.weight_range()], &params[lp.bias_range()]);
+                linear_forward(f.tensor_mut(y), &xs, w_, b, shape(l), act(epilogue));
             }
-            crate::optim::OptimizerKind::Rmsprop => {
-                rmsprop(&mut self.params, &mut self.m, &mut self.v, &grads, hyper)
+            Stage::BatchNormStats { layer: l } => {
+                let mut st = stats(f, l);
+                batch_norm_stats(&mut st, f.tensor(Act::PreNorm(l)), rows);
+                f.state[stats_range(l)].copy_from_slice(&st.flat());
+            }
+            Stage::BatchNormApply {
+                layer: l,
+                running,
+                epilogue,
+            } => {
+                let (st, (g, b)) = (stats(f, l), gamma_beta(&params, l));
+                let z = f.tensor(Act::PreNorm(l)).to_vec();
+                let y = f.tensor_mut(Act::Output(l));
+                batch_norm_apply(y, &z, &g, &b, &st, running, act(epilogue));
+            }
+            Stage::CrossEntropy { grad } => self.loss(f, grad, w.labels),
+            Stage::BatchNormBackwardReduce { layer: l } => {
+                let st = stats(f, l);
+                let g = f.tensor(Act::Grad(l)).to_vec();
+                let z = f.tensor(Act::PreNorm(l)).to_vec();
+                let (gr, br) = layer(l).gamma_beta_ranges().expect("a batch-norm layer");
+                let (dgamma, dbeta) = f.grads[gr.start..br.end].split_at_mut(gr.len());
+                batch_norm_backward_reduce(dgamma, dbeta, &g, &z, &st);
+            }
+            Stage::BatchNormBackwardApply { layer: l } => {
+                let (st, (g, _)) = (stats(f, l), gamma_beta(&params, l));
+                let (dg, db) = gamma_beta(&f.grads, l);
+                let z = f.tensor(Act::PreNorm(l)).to_vec();
+                batch_norm_backward_apply(f.tensor_mut(Act::Grad(l)), &z, &g, &dg, &db, &st);
+            }
+            Stage::LinearBackwardWeight { layer: l, x } => {
+                let (xs, dy) = (f.tensor(x).to_vec(), f.tensor(Act::Grad(l)).to_vec());
+                let lp = layer(l);
+                let (dw, rest) = f.grads[lp.weight..].split_at_mut(lp.bias - lp.weight);
+                linear_backward_weight(dw, &mut rest[..lp.outputs], &dy, &xs, shape(l));
+            }
+            Stage::LinearBackwardData {
+                layer: l,
+                x,
+                epilogue,
+            } => {
+                let (xs, dy) = (f.tensor(x).to_vec(), f.tensor(Act::Grad(l)).to_vec());
+                let w_ = &params[layer(l).weight_range()];
+                let dx = f.tensor_mut(Act::Grad(l - 1));
+                linear_backward_data(dx, &dy, w_, &xs, shape(l), Some(act(epilogue)));
+            }
+            Stage::OptimizerStep => {
+                let hyper = w
+                    .hyper
+                    .expect("a training walk has the optimizer's settings");
+                let (m, v) = self.state_layout.moments();
+                let (m, v) = f.state[..v.end].split_at_mut(m.end);
+                let (p, g) = (&mut f.params, &f.grads);
+                match hyper.kind {
+                    OptimizerKind::Sgd => sgd(p, m, g, hyper),
+                    OptimizerKind::Adam => adam(p, m, v, g, hyper, w.step + 1),
+                    OptimizerKind::Rmsprop => rmsprop(p, m, v, g, hyper),
+                }
             }
         }
-        (loss, correct)
+    }
+
+    /// The cross-entropy of the logits: loss and correct count into `f.loss`, and with
+    /// `grad` the gradient by the logits into Grad(last).
+    fn loss(&self, f: &mut Forward, grad: bool, labels: &[u32]) {
+        let last = self.layout.layers.len() - 1;
+        let logits = f.tensor(Act::Output(last)).to_vec();
+        let mut preds = vec![0; f.rows];
+        let mut dlogits = vec![0.0; logits.len()];
+        let classes = self.spec.classes;
+        let g = grad.then_some(&mut dlogits[..]);
+        f.loss = cross_entropy(g, &mut preds, &logits, labels, classes);
+        if grad {
+            f.tensor_mut(Act::Grad(last)).copy_from_slice(&dlogits);
+        }
     }
 }

@@ -289,9 +289,8 @@ pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<S
     prepare_dir(dir)?;
     let write_err = |e: output::OutputError| e.to_string();
     let resumed = if o.resume {
-        let state_len = trainer.net.state.slots;
-        checkpoint::load(&dir.join(CHECKPOINT), trainer.net.params.len, state_len)
-            .map_err(write_err)?
+        let saved = trainer.net.state.saved().len();
+        checkpoint::load(&dir.join(CHECKPOINT), trainer.net.params.len, saved).map_err(write_err)?
     } else {
         None
     };
@@ -299,7 +298,7 @@ pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<S
     match resumed {
         Some(ck) => {
             let mut state = trainer.net.state.init(&trainer.net.params);
-            state[..ck.state.len()].copy_from_slice(&ck.state);
+            state[trainer.net.state.saved()].copy_from_slice(&ck.state);
             trainer.net.write(&s.ctx, &ck.params, &state);
             trainer.steps_done = ck.steps_done;
             metrics = ck.metrics;
@@ -439,7 +438,7 @@ impl Epochs<'_> {
                 epochs_done: metrics.len(),
                 steps_done: t.steps_done,
                 params: t.net.read_params(ctx)?,
-                state: t.net.read_state(ctx)?[..t.net.state.slots].to_vec(),
+                state: t.net.read_state(ctx)?[t.net.state.saved()].to_vec(),
                 metrics: metrics.clone(),
             };
             checkpoint::save(&self.dir.join(CHECKPOINT), &ck)?;
@@ -516,7 +515,8 @@ pub fn eval(
     let s = Session::open(data.as_deref(), adapter, None)?;
     let trainer = s.trainer(&c)?;
     let mut full_state = trainer.net.state.init(&trainer.net.params);
-    full_state[..state_layout.slots].copy_from_slice(&state[..state_layout.slots]);
+    let saved = state_layout.saved();
+    full_state[saved.clone()].copy_from_slice(&state[saved]);
     trainer.net.write(&s.ctx, &params, &full_state);
     trainer.evaluate(true).map_err(|e| s.gpu_error(e))
 }

@@ -269,7 +269,7 @@ impl<'a> Trainer<'a> {
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                let from = 4 * (self.net.state.slots + 2 * chunk_start) as u64;
+                let from = 4 * self.net.state.slot(chunk_start) as u64;
                 encoder.copy_buffer_to_buffer(&self.net.buffers.state, from, &copy, 0, bytes);
                 let rows: usize = (chunk_start..chunk_end).map(|s| b.min(n - s * b)).sum();
                 pending.push_back((copy, chunk_end, rows, None));

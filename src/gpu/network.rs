@@ -5,8 +5,8 @@ use super::batch_norm::BatchNormAt;
 use super::buffers::{read_words, ModelBuffers};
 use super::cross_entropy::CrossEntropyAt;
 use super::{Context, GpuError, Kernels};
-use crate::model::{ActLayout, ParamLayout, Spec, StateLayout};
-use crate::ops::{Activation, DropoutMask, LinearShape};
+use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
+use crate::ops::{Activation, LinearShape};
 use crate::optim::Hyper;
 use wgpu::ComputePass;
 
@@ -15,9 +15,23 @@ pub struct GpuNetwork {
     pub params: ParamLayout,
     pub state: StateLayout,
     pub acts: ActLayout,
+    pub plan: Plan,
     pub buffers: ModelBuffers,
-    /// ints: labels of the batch at 0, predictions from `preds` on.
-    pub preds: usize,
+    /// ints: labels of the batch at 0, predictions from `preds_at` on.
+    pub preds_at: usize,
+}
+
+/// What one walk of the plan needs beyond the network: the batch and its counters.
+struct Batch<'h> {
+    index_off: usize,
+    rows: usize,
+    seed: u32,
+    step: u32,
+    slot: usize,
+    /// ints: where this batch's predictions go
+    preds_at: usize,
+    /// Training only.
+    hyper: Option<&'h Hyper>,
 }
 
 /// What changes from one training step to the next.
@@ -33,7 +47,8 @@ pub struct Step {
 }
 
 impl GpuNetwork {
-    /// `rows` is the largest batch, `slots` the loss slots, `preds` the predictions kept.
+    /// `rows` is the largest batch, `slots` the loss slots, `preds_kept` how many
+    /// predictions the ints buffer holds.
     pub fn new(
         ctx: &Context,
         kernels: &Kernels,
@@ -41,7 +56,7 @@ impl GpuNetwork {
         params: &[f32],
         rows: usize,
         slots: usize,
-        preds: usize,
+        preds_kept: usize,
     ) -> Result<Self, GpuError> {
         let layout = ParamLayout::new(spec);
         assert_eq!(params.len(), layout.len, "parameters match the spec");
@@ -54,15 +69,16 @@ impl GpuNetwork {
             params,
             acts.len,
             &state.init(&layout),
-            rows + preds,
+            rows + preds_kept,
         )?;
         Ok(GpuNetwork {
             spec: spec.clone(),
             params: layout,
             state,
             acts,
+            plan: Plan::new(spec),
             buffers,
-            preds: rows,
+            preds_at: rows,
         })
     }
 
@@ -83,78 +99,103 @@ impl GpuNetwork {
         ctx.check_binding("the optimizer and batch-norm state", bytes(state.len), fix)
     }
 
-    fn batch_norm_at(&self, l: usize, rows: usize) -> Option<BatchNormAt> {
+    /// Where batch norm `l` reads and writes; `out` is Output(l) forward, Grad(l) backward.
+    fn batch_norm_at(&self, l: usize, rows: usize, out: Act) -> BatchNormAt {
         let lp = &self.params.layers[l];
-        Some(BatchNormAt {
+        BatchNormAt {
             rows,
             features: lp.outputs,
-            z: self.acts.pre_norm[l]?,
-            out: self.acts.output[l],
-            gamma: lp.gamma?,
-            stats: self.state.batch_norm[l]?,
-        })
-    }
-
-    fn activation(&self, l: usize, training: bool, seed: u32, step: u32) -> Activation {
-        let hidden = self.params.layers[l].hidden;
-        let p = self.spec.dropout;
-        let dropout = (training && hidden && p > 0.0).then_some(DropoutMask {
-            p,
-            seed,
-            step,
-            layer: l as u32,
-        });
-        Activation {
-            relu: hidden,
-            dropout,
+            z: self.acts.at(Act::PreNorm(l)),
+            out: self.acts.at(out),
+            gamma: lp.gamma.expect("a batch-norm layer"),
+            stats: self.state.batch_norm[l].expect("a batch-norm layer"),
         }
     }
 
-    /// Forward pass of `rows` rows from acts.input to the logits.
-    pub fn encode_forward(
-        &self,
-        k: &Kernels,
-        pass: &mut ComputePass<'_>,
-        rows: usize,
-        training: bool,
-        seed: u32,
-        step: u32,
-    ) {
-        for (l, lp) in self.params.layers.iter().enumerate() {
-            let x = if l == 0 {
-                self.acts.input
-            } else {
-                self.acts.output[l - 1]
-            };
-            let s = LinearShape {
-                rows,
-                inputs: lp.inputs,
-                outputs: lp.outputs,
-            };
-            let act = self.activation(l, training, seed, step);
-            match self.batch_norm_at(l, rows) {
-                Some(at) => {
-                    k.linear_forward(pass, at.z, x, lp.weight, lp.bias, s, Activation::default());
-                    if training {
-                        k.batch_norm_stats(pass, &at);
-                    }
-                    k.batch_norm_apply(pass, &at, !training, act);
-                }
-                None => k.linear_forward(pass, self.acts.output[l], x, lp.weight, lp.bias, s, act),
+    /// Dispatches every stage of `stages` for batch `b`.
+    fn encode(&self, k: &Kernels, pass: &mut ComputePass<'_>, stages: &[Stage], b: &Batch) {
+        for &stage in stages {
+            self.encode_stage(k, pass, stage, b);
+        }
+    }
+
+    fn encode_stage(&self, k: &Kernels, pass: &mut ComputePass<'_>, stage: Stage, b: &Batch) {
+        let layer = |l: usize| &self.params.layers[l];
+        let shape = |l: usize| LinearShape {
+            rows: b.rows,
+            inputs: layer(l).inputs,
+            outputs: layer(l).outputs,
+        };
+        let act = |e| Activation::of(e, self.spec.dropout, b.seed, b.step);
+        let at = |a| self.acts.at(a);
+        match stage {
+            Stage::Gather => k.gather(pass, at(Act::Input), 0, b.index_off, b.rows),
+            Stage::LinearForward {
+                layer: l,
+                x,
+                y,
+                epilogue,
+            } => {
+                let lp = layer(l);
+                k.linear_forward(
+                    pass,
+                    at(y),
+                    at(x),
+                    lp.weight,
+                    lp.bias,
+                    shape(l),
+                    act(epilogue),
+                );
             }
-        }
-    }
-
-    fn loss_at(&self, rows: usize, slot: usize, grad: bool, preds: usize) -> CrossEntropyAt {
-        let last = self.params.layers.len() - 1;
-        CrossEntropyAt {
-            rows,
-            classes: self.spec.classes,
-            logits: self.acts.output[last],
-            grad: grad.then_some(self.acts.grad[last]),
-            labels: 0,
-            preds,
-            slot: self.state.slots + 2 * slot,
+            Stage::BatchNormStats { layer: l } => {
+                k.batch_norm_stats(pass, &self.batch_norm_at(l, b.rows, Act::Output(l)))
+            }
+            Stage::BatchNormApply {
+                layer: l,
+                running,
+                epilogue,
+            } => {
+                let bn = self.batch_norm_at(l, b.rows, Act::Output(l));
+                k.batch_norm_apply(pass, &bn, running, act(epilogue));
+            }
+            Stage::CrossEntropy { grad } => {
+                let last = self.params.layers.len() - 1;
+                let loss = CrossEntropyAt {
+                    rows: b.rows,
+                    classes: self.spec.classes,
+                    logits: at(Act::Output(last)),
+                    grad: grad.then(|| at(Act::Grad(last))),
+                    labels: 0,
+                    preds: b.preds_at,
+                    slot: self.state.slot(b.slot),
+                };
+                k.cross_entropy(pass, &loss);
+            }
+            Stage::BatchNormBackwardReduce { layer: l } => {
+                k.batch_norm_backward_reduce(pass, &self.batch_norm_at(l, b.rows, Act::Grad(l)))
+            }
+            Stage::BatchNormBackwardApply { layer: l } => {
+                k.batch_norm_backward_apply(pass, &self.batch_norm_at(l, b.rows, Act::Grad(l)))
+            }
+            Stage::LinearBackwardWeight { layer: l, x } => {
+                let (lp, dy) = (layer(l), at(Act::Grad(l)));
+                k.linear_backward_weight(pass, lp.weight, lp.bias, dy, at(x), shape(l));
+            }
+            Stage::LinearBackwardData {
+                layer: l,
+                x,
+                epilogue,
+            } => {
+                let (dx, dy) = (at(Act::Grad(l - 1)), at(Act::Grad(l)));
+                let input_act = Some(act(epilogue));
+                k.linear_backward_data(pass, dx, dy, layer(l).weight, at(x), shape(l), input_act);
+            }
+            Stage::OptimizerStep => {
+                let hyper = b
+                    .hyper
+                    .expect("a training batch has the optimizer's settings");
+                k.optimizer_step(pass, hyper, b.step + 1, self.params.len, 0);
+            }
         }
     }
 
@@ -167,46 +208,19 @@ impl GpuNetwork {
         seed: u32,
         s: Step,
     ) {
-        k.gather(pass, self.acts.input, 0, s.index_off, s.rows);
-        self.encode_forward(k, pass, s.rows, true, seed, s.step);
-        k.cross_entropy(pass, &self.loss_at(s.rows, s.slot, true, self.preds));
-        for (l, lp) in self.params.layers.iter().enumerate().rev() {
-            let shape = LinearShape {
-                rows: s.rows,
-                inputs: lp.inputs,
-                outputs: lp.outputs,
-            };
-            if let Some(at) = self.batch_norm_at(l, s.rows) {
-                let at = BatchNormAt {
-                    out: self.acts.grad[l],
-                    ..at
-                };
-                k.batch_norm_backward_reduce(pass, &at);
-                k.batch_norm_backward_apply(pass, &at);
-            }
-            let x = if l == 0 {
-                self.acts.input
-            } else {
-                self.acts.output[l - 1]
-            };
-            k.linear_backward_weight(pass, lp.weight, lp.bias, self.acts.grad[l], x, shape);
-            if l > 0 {
-                let input_act = self.activation(l - 1, true, seed, s.step);
-                k.linear_backward_data(
-                    pass,
-                    self.acts.grad[l - 1],
-                    self.acts.grad[l],
-                    lp.weight,
-                    x,
-                    shape,
-                    Some(input_act),
-                );
-            }
-        }
-        k.optimizer_step(pass, hyper, s.step + 1, self.params.len, 0);
+        let b = Batch {
+            index_off: s.index_off,
+            rows: s.rows,
+            seed,
+            step: s.step,
+            slot: s.slot,
+            preds_at: self.preds_at,
+            hyper: Some(hyper),
+        };
+        self.encode(k, pass, &self.plan.train, &b);
     }
 
-    /// Evaluation of one batch: loss into `slot`, predictions to ints[preds + pred_off..].
+    /// Evaluation of one batch: loss into `slot`, predictions to ints[preds_at + pred_off..].
     pub fn encode_eval_batch(
         &self,
         k: &Kernels,
@@ -216,12 +230,16 @@ impl GpuNetwork {
         slot: usize,
         pred_off: usize,
     ) {
-        k.gather(pass, self.acts.input, 0, index_off, rows);
-        self.encode_forward(k, pass, rows, false, 0, 0);
-        k.cross_entropy(
-            pass,
-            &self.loss_at(rows, slot, false, self.preds + pred_off),
-        );
+        let b = Batch {
+            index_off,
+            rows,
+            seed: 0,
+            step: 0,
+            slot,
+            preds_at: self.preds_at + pred_off,
+            hyper: None,
+        };
+        self.encode(k, pass, &self.plan.eval, &b);
     }
 
     pub fn read_params(&self, ctx: &Context) -> Result<Vec<f32>, GpuError> {
@@ -234,12 +252,12 @@ impl GpuNetwork {
 
     /// (loss sum, correct) of slots 0..n.
     pub fn read_slots(&self, ctx: &Context, n: usize) -> Result<Vec<(f32, f32)>, GpuError> {
-        let v: Vec<f32> = read_words(ctx, &self.buffers.state, self.state.slots, 2 * n)?;
+        let v: Vec<f32> = read_words(ctx, &self.buffers.state, self.state.slot(0), 2 * n)?;
         Ok(v.chunks(2).map(|c| (c[0], c[1])).collect())
     }
 
     pub fn read_preds(&self, ctx: &Context, n: usize) -> Result<Vec<u32>, GpuError> {
-        read_words(ctx, &self.buffers.ints, self.preds, n)
+        read_words(ctx, &self.buffers.ints, self.preds_at, n)
     }
 
     /// Replaces parameters and state (for resuming and loading a model).

@@ -6,7 +6,7 @@ use mlp_gpu::gpu::network::{GpuNetwork, Step};
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{Init, ParamLayout, Spec};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
-use mlp_gpu::reference::{self, BnStats, Network};
+use mlp_gpu::reference::{self, Network};
 use mlp_gpu::rng::Rng;
 
 fn mean_loss(net: &Network, x: &[f32], labels: &[u32]) -> f64 {
@@ -111,20 +111,12 @@ fn gpu_step_and_cpu_batch(
     (x, y)
 }
 
-/// Copies the GPU's parameters, optimizer moments and batch-norm statistics into `cpu`.
+/// Copies the GPU's parameters, optimizer moments and batch-norm statistics into `cpu`
+/// (its state buffer is the GPU's without the loss slots).
 fn sync_from_gpu(cpu: &mut Network, gpu: &GpuNetwork) {
     let c = ctx();
     cpu.params = gpu.read_params(c).unwrap();
-    let state = gpu.read_state(c).unwrap();
-    let n = cpu.params.len();
-    cpu.m = state[..n].to_vec();
-    cpu.v = state[n..2 * n].to_vec();
-    for (l, at) in gpu.state.batch_norm.iter().enumerate() {
-        if let Some(at) = at {
-            let f = gpu.params.layers[l].outputs;
-            cpu.bn[l] = Some(BnStats::from_flat(&state[*at..at + 4 * f]));
-        }
-    }
+    cpu.state = gpu.read_state(c).unwrap()[gpu.state.saved()].to_vec();
 }
 
 /// One training step on the GPU and the same step on the CPU from the same state, three

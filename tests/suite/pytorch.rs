@@ -10,7 +10,7 @@ use mlp_gpu::gpu::network::{GpuNetwork, Step};
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{state_dict, Home, Init, ParamLayout, Spec, StateLayout};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
-use mlp_gpu::reference::{self, BnStats, Network};
+use mlp_gpu::reference::{self, Network};
 use mlp_gpu::rng;
 use safetensors::SafeTensors;
 use serde::Deserialize;
@@ -244,9 +244,9 @@ fn check(f: &Fixture, c: &Case, who: &str, t: &Trace) {
                 );
                 close(&n.name, &t.params[n.range()], &want(after), tol(AFTER));
                 for &(key, second, tolerance) in moments(c) {
-                    let r = n.range();
-                    let shift = if second { state.params } else { 0 };
-                    let got = &t.state[r.start + shift..r.end + shift];
+                    let (first_moment, second_moment) = state.moments();
+                    let base = if second { second_moment } else { first_moment }.start;
+                    let got = &t.state[base + n.at..base + n.range().end];
                     let w = want(format!("{}.after3.{key}.{}", c.name, n.name));
                     close(&format!("{key} {}", n.name), got, &w, tol(tolerance));
                 }
@@ -289,26 +289,11 @@ fn cpu_trace(f: &Fixture, c: &Case) -> Trace {
         t.losses
             .push(net.train_step(&x, &y, &c.hyper(), c.seed, s as u32).0);
     }
-    let layout = ParamLayout::new(&spec);
-    let state = StateLayout::new(&layout, 1);
-    t.state = state.init(&layout);
-    t.state[..layout.len].copy_from_slice(&net.m);
-    t.state[layout.len..2 * layout.len].copy_from_slice(&net.v);
-    for (at, bn) in state.batch_norm.iter().zip(&net.bn) {
-        if let (Some(at), Some(bn)) = (at, bn) {
-            let flat = bn.flat();
-            t.state[*at..at + flat.len()].copy_from_slice(&flat);
-        }
-    }
     t.params = net.params.clone();
-    let (params, st) = f.final_state(c);
+    t.state = net.state.clone();
+    let (params, state) = f.final_state(c);
     net.params = params;
-    for (l, at) in state.batch_norm.iter().enumerate() {
-        if let Some(at) = at {
-            let n = layout.layers[l].outputs;
-            net.bn[l] = Some(BnStats::from_flat(&st[*at..at + 4 * n]));
-        }
-    }
+    net.state = state[net.state_layout.saved()].to_vec();
     let (x, y) = f.inputs(0);
     t.eval_logits = net.forward(&x, y.len(), false, 0, 0).logits().to_vec();
     t

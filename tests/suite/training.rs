@@ -104,3 +104,33 @@ fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
         "last report {last} vs epoch loss {loss}"
     );
 }
+
+/// A training step dispatches once per stage of the network's plan, whatever its depth and
+/// with or without batch norm and dropout (the benchmark sizes its profiling chunks by it).
+#[test]
+fn a_step_dispatches_each_stage_of_the_plan_once() {
+    let k = Kernels::new(ctx()).unwrap();
+    let (data, split) = (data(&k), split());
+    for (hidden, batch_norm, dropout) in [(vec![48], false, 0.0), (vec![64, 32, 16, 8], true, 0.3)]
+    {
+        let c = TrainConfig {
+            hidden: hidden.clone(),
+            batch_norm,
+            dropout,
+            ..config()
+        };
+        let mut t = Trainer::new(ctx(), &k, &data, c, &split).unwrap();
+        let (_, counts) = t.train_epoch(0, None).unwrap();
+        let stages = t.net.plan.train.len();
+        // gather, loss, update, and per layer: forward, backward weight, backward data but
+        // for the first; with batch norm, four more per hidden layer
+        let layers = hidden.len() + 1;
+        let expected = 3 + 3 * layers - 1 + if batch_norm { 4 * hidden.len() } else { 0 };
+        assert_eq!(stages, expected, "{hidden:?}");
+        assert_eq!(
+            counts.dispatches,
+            (counts.steps * stages) as u64,
+            "{hidden:?}"
+        );
+    }
+}
