@@ -16,7 +16,7 @@
 // invocations read neighbouring words) and LANES invocations per feature, each summing
 // every LANES-th row, then add the lanes up in workgroup memory: a serial loop over every
 // row per feature was one long latency chain on a GPU (52 us a dispatch at 512 rows on an
-// H100, BENCHMARKS.md).
+// H100, BENCHMARKS.md). The host prepends const COLS (gpu/shaders.rs, BATCH_NORM_COLS).
 // Bindings: common.wgsl (params, acts, grads, state).
 struct BatchNorm {
     rows: u32,
@@ -26,14 +26,9 @@ struct BatchNorm {
     gamma_off: u32,
     stats_off: u32,
     use_running: u32,
-    relu: u32,
-    drop_threshold: u32,
-    drop_scale: f32,
-    seed: u32,
-    step: u32,
-    layer: u32,
     momentum: f32,
     eps: f32,
+    act: Epilogue,
 }
 var<immediate> g: BatchNorm;
 
@@ -42,8 +37,8 @@ fn running_var(f: u32) -> u32 { return g.stats_off + g.features + f; }
 fn batch_mean(f: u32) -> u32 { return g.stats_off + 2u * g.features + f; }
 fn batch_inv_std(f: u32) -> u32 { return g.stats_off + 3u * g.features + f; }
 
-const COLS: u32 = 32u;
 const LANES: u32 = 8u;
+const_assert COLS * LANES == 256u; // the workgroup size of the per-feature kernels
 var<workgroup> partial: array<vec2<f32>, 256>; // [lane][col]
 
 // The sums of v over the LANES lanes of this invocation's feature, in every lane. Called
@@ -109,14 +104,8 @@ fn batch_norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     let f = e % g.features;
     let s = mean_and_inv_std(f);
-    var y = params[g.gamma_off + f] * (acts[g.z_off + e] - s.x) * s.y + params[g.gamma_off + g.features + f];
-    if (g.relu != 0u) {
-        y = max(y, 0.0);
-    }
-    if (g.drop_threshold != 0u) {
-        y = select(0.0, y * g.drop_scale, dropout_keep(g.seed, g.step, g.layer, e, g.drop_threshold));
-    }
-    acts[g.y_off + e] = y;
+    let y = params[g.gamma_off + f] * (acts[g.z_off + e] - s.x) * s.y + params[g.gamma_off + g.features + f];
+    acts[g.y_off + e] = epilogue(g.act, y, e);
 }
 
 @compute @workgroup_size(256)

@@ -40,3 +40,26 @@ fn dropout_keep(seed: u32, step: u32, layer: u32, e: u32, threshold: u32) -> boo
     let h = pcg_hash(e ^ pcg_hash(step ^ pcg_hash(layer ^ pcg_hash(seed))));
     return h >= threshold;
 }
+
+// What follows a product or a batch norm, fused into it (Rust twin: gpu::immediates::
+// Epilogue): ReLU when relu != 0, then dropout of element e by the hash counter (seed,
+// step, layer), kept ones scaled by drop_scale = 1 / (1 - p); threshold 0 skips dropout.
+struct Epilogue {
+    relu: u32,
+    drop_threshold: u32,
+    drop_scale: f32,
+    seed: u32,
+    step: u32,
+    layer: u32,
+}
+
+fn epilogue(a: Epilogue, y: f32, e: u32) -> f32 {
+    var v = y;
+    if (a.relu != 0u) {
+        v = max(v, 0.0);
+    }
+    if (a.drop_threshold != 0u) {
+        v = select(0.0, v * a.drop_scale, dropout_keep(a.seed, a.step, a.layer, e, a.drop_threshold));
+    }
+    return v;
+}

@@ -1,7 +1,8 @@
 // gather.wgsl: build a batch from the resident dataset.
-// gather: rows x 784 f32 written to acts[out_off..] (out_off a multiple of 4) as ((pixel / 255) - mean) / std, pixels
+// gather: rows x INPUTS f32 written to acts[out_off..] (out_off a multiple of 4) as ((pixel / 255) - mean) / std, pixels
 //   of image indices[index_off + r]; its label to ints[label_off + r].
-// One invocation per u32 word of pixels (196 per image); workgroup 64 over a 2D grid.
+// One invocation per u32 word of pixels (INPUTS / 4 per image); workgroup 64 over a 2D
+// grid. The host prepends const INPUTS (model::INPUTS, gpu/shaders.rs).
 // Bindings: common.wgsl (ints, pixels, labels, indices) and acts through the vec4 view.
 struct Gather {
     rows: u32,
@@ -16,7 +17,7 @@ var<immediate> g: Gather;
 // The batch is written four pixels at a time; out_off is a multiple of 4.
 @group(0) @binding(1) var<storage, read_write> acts4: array<vec4<f32>>;
 
-const WORDS: u32 = 196u; // 784 pixels / 4
+const WORDS: u32 = INPUTS / 4u;
 
 @compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -29,7 +30,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let img = indices[g.index_off + r];
     let word = pixels[img * WORDS + w];
     let bytes = vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(0xffu));
-    acts4[(g.out_off + r * 784u) / 4u + w] = (bytes / 255.0 - g.mean) * g.inv_std;
+    acts4[(g.out_off + r * INPUTS) / 4u + w] = (bytes / 255.0 - g.mean) * g.inv_std;
     if (w == 0u) {
         ints[g.label_off + r] = (labels[img / 4u] >> (8u * (img % 4u))) & 0xffu;
     }

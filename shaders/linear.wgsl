@@ -43,12 +43,8 @@ struct Linear {
     // forward: bias offset in params; backward_data: offset of X in acts (mask source);
     // backward_weight: offset of db in grads
     aux_off: u32,
-    relu: u32,
-    drop_threshold: u32,
-    drop_scale: f32,
-    seed: u32,
-    step: u32,
-    layer: u32,
+    // forward: the epilogue; backward_data: relu != 0 applies the input's mask
+    act: Epilogue,
 }
 var<immediate> g: Linear;
 
@@ -125,21 +121,13 @@ fn bias_row(id: u32, tm: u32, tn: u32) -> u32 {
 
 // The forward epilogue after the bias: ReLU, then dropout of element (m, n).
 fn activate(y: f32, m: u32, n: u32) -> f32 {
-    var v = y;
-    if (g.relu != 0u) {
-        v = max(v, 0.0);
-    }
-    if (g.drop_threshold != 0u) {
-        let keep = dropout_keep(g.seed, g.step, g.layer, m * g.n + n, g.drop_threshold);
-        v = select(0.0, v * g.drop_scale, keep);
-    }
-    return v;
+    return epilogue(g.act, y, m * g.n + n);
 }
 
 // The backward-data epilogue: the ReLU/dropout mask read off the input value x.
 fn mask_by_input(dx: f32, x: f32) -> f32 {
-    if (g.relu != 0u) {
-        return select(0.0, dx * g.drop_scale, x > 0.0);
+    if (g.act.relu != 0u) {
+        return select(0.0, dx * g.act.drop_scale, x > 0.0);
     }
     return dx;
 }

@@ -56,25 +56,6 @@ impl Activation {
             }),
         }
     }
-
-    /// Immediates for the epilogue: (relu, threshold, scale, seed, step, layer); p = 0 and
-    /// no dropout both give threshold 0, which skips the hash.
-    pub(crate) fn words(&self) -> (u32, u32, f32, u32, u32, u32) {
-        let d = self.dropout.unwrap_or(DropoutMask {
-            p: 0.0,
-            seed: 0,
-            step: 0,
-            layer: 0,
-        });
-        (
-            u32::from(self.relu),
-            d.threshold(),
-            d.scale(),
-            d.seed,
-            d.step,
-            d.layer,
-        )
-    }
 }
 
 /// Shape of a linear layer applied to a batch.

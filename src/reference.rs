@@ -2,13 +2,13 @@
 //! order (outputs first), written to be obviously right rather than fast; sums run in f64.
 //! Below them, a CPU forward/backward of the whole network built from the twins.
 
-use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
+use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout, INPUTS};
 use crate::ops::{
     Activation, DropoutMask, LinearShape, BN_EPS, BN_MOMENTUM, PIXEL_MEAN, PIXEL_STD,
 };
 use crate::optim::{Hyper, OptimizerKind, ADAM_BETAS, EPS, RMSPROP_ALPHA};
 
-/// x [rows, 784] <- normalised images `indices`; labels_out <- their labels.
+/// x [rows, INPUTS] <- normalised images `indices`; labels_out <- their labels.
 pub fn gather(
     x: &mut [f32],
     labels_out: &mut [u32],
@@ -18,9 +18,9 @@ pub fn gather(
 ) {
     for (r, &img) in indices.iter().enumerate() {
         let img = img as usize;
-        for p in 0..784 {
-            let v = f32::from(pixels[img * 784 + p]) / 255.0;
-            x[r * 784 + p] = (v - PIXEL_MEAN) * (1.0 / PIXEL_STD);
+        for p in 0..INPUTS {
+            let v = f32::from(pixels[img * INPUTS + p]) / 255.0;
+            x[r * INPUTS + p] = (v - PIXEL_MEAN) * (1.0 / PIXEL_STD);
         }
         labels_out[r] = u32::from(labels[img]);
     }

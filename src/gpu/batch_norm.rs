@@ -1,8 +1,10 @@
 //! Wrappers for `shaders/batch_norm.wgsl`.
 
+use super::immediates::BatchNorm;
+use super::kernels::Kernel;
+use super::shaders::BATCH_NORM_COLS;
 use super::Kernels;
 use crate::ops::{Activation, BN_EPS, BN_MOMENTUM};
-use bytemuck::{Pod, Zeroable};
 
 /// Where one batch-norm layer's tensors live (f32 word offsets).
 #[derive(Clone, Copy, Debug)]
@@ -20,29 +22,8 @@ pub struct BatchNormAt {
     pub stats: usize,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BatchNorm {
-    rows: u32,
-    features: u32,
-    z_off: u32,
-    y_off: u32,
-    gamma_off: u32,
-    stats_off: u32,
-    use_running: u32,
-    relu: u32,
-    drop_threshold: u32,
-    drop_scale: f32,
-    seed: u32,
-    step: u32,
-    layer: u32,
-    momentum: f32,
-    eps: f32,
-}
-
 impl BatchNormAt {
     fn immediates(&self, use_running: bool, act: Activation) -> BatchNorm {
-        let (relu, drop_threshold, drop_scale, seed, step, layer) = act.words();
         BatchNorm {
             rows: self.rows as u32,
             features: self.features as u32,
@@ -51,29 +32,24 @@ impl BatchNormAt {
             gamma_off: self.gamma as u32,
             stats_off: self.stats as u32,
             use_running: u32::from(use_running),
-            relu,
-            drop_threshold,
-            drop_scale,
-            seed,
-            step,
-            layer,
             momentum: BN_MOMENTUM,
             eps: BN_EPS,
+            act: act.into(),
         }
     }
 }
 
-/// The per-feature kernels run workgroups of 256 invocations: 32 features x 8 lanes (the
-/// COLS and LANES of batch_norm.wgsl).
-fn reduce_invocations(at: &BatchNormAt) -> u32 {
-    (at.features.div_ceil(32) * 256) as u32
+/// The per-feature kernels: one workgroup per BATCH_NORM_COLS features.
+fn reduce_invocations(kernel: &Kernel, at: &BatchNormAt) -> u32 {
+    at.features.div_ceil(BATCH_NORM_COLS) as u32 * kernel.workgroup
 }
 
 impl Kernels {
     /// Batch mean and inv_std of z, and the running statistics updated.
     pub fn batch_norm_stats(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
         let imm = at.immediates(false, Activation::default());
-        self.dispatch(pass, &self.batch_norm_stats, &imm, reduce_invocations(at));
+        let k = &self.batch_norm_stats;
+        self.dispatch(pass, k, &imm, reduce_invocations(k, at));
     }
 
     /// out = act(gamma (z - mean) inv_std + beta), with batch statistics in training and
@@ -101,7 +77,7 @@ impl Kernels {
             pass,
             &self.batch_norm_backward_reduce,
             &imm,
-            reduce_invocations(at),
+            reduce_invocations(&self.batch_norm_backward_reduce, at),
         );
     }
 

@@ -1,7 +1,7 @@
 //! Wrapper for `shaders/cross_entropy.wgsl`.
 
+use super::immediates::CrossEntropy;
 use super::Kernels;
-use bytemuck::{Pod, Zeroable};
 
 /// Where the loss of one batch reads and writes (f32/u32 word offsets).
 #[derive(Clone, Copy, Debug)]
@@ -19,19 +19,6 @@ pub struct CrossEntropyAt {
     pub slot: usize,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CrossEntropy {
-    rows: u32,
-    classes: u32,
-    logits_off: u32,
-    grad_off: u32,
-    label_off: u32,
-    pred_off: u32,
-    slot_off: u32,
-    write_grad: u32,
-}
-
 impl Kernels {
     pub fn cross_entropy(&self, pass: &mut wgpu::ComputePass<'_>, at: &CrossEntropyAt) {
         let imm = CrossEntropy {
@@ -44,6 +31,12 @@ impl Kernels {
             slot_off: at.slot as u32,
             write_grad: u32::from(at.grad.is_some()),
         };
-        self.dispatch(pass, &self.cross_entropy, &imm, 256);
+        // one workgroup
+        self.dispatch(
+            pass,
+            &self.cross_entropy,
+            &imm,
+            self.cross_entropy.workgroup,
+        );
     }
 }

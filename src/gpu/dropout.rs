@@ -1,21 +1,8 @@
 //! Wrapper for `shaders/dropout.wgsl` (the unfused form; training fuses the mask).
 
+use super::immediates::Dropout;
 use super::Kernels;
-use crate::ops::DropoutMask;
-use bytemuck::{Pod, Zeroable};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Dropout {
-    n: u32,
-    src_off: u32,
-    dst_off: u32,
-    threshold: u32,
-    scale: f32,
-    seed: u32,
-    step: u32,
-    layer: u32,
-}
+use crate::ops::{Activation, DropoutMask};
 
 impl Kernels {
     /// acts[dst + e] = acts[src + e] * keep(e) / (1 - p) for e < n: the forward pass on
@@ -32,11 +19,11 @@ impl Kernels {
             n: n as u32,
             src_off: src as u32,
             dst_off: dst as u32,
-            threshold: mask.threshold(),
-            scale: mask.scale(),
-            seed: mask.seed,
-            step: mask.step,
-            layer: mask.layer,
+            mask: Activation {
+                relu: false,
+                dropout: Some(mask),
+            }
+            .into(),
         };
         self.dispatch(pass, &self.dropout, &imm, n as u32);
     }

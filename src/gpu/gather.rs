@@ -1,19 +1,8 @@
 //! Wrapper for `shaders/gather.wgsl`.
 
+use super::immediates::Gather;
 use super::Kernels;
 use crate::ops::{PIXEL_MEAN, PIXEL_STD};
-use bytemuck::{Pod, Zeroable};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Gather {
-    rows: u32,
-    index_off: u32,
-    out_off: u32,
-    label_off: u32,
-    mean: f32,
-    inv_std: f32,
-}
 
 impl Kernels {
     /// acts[x..] <- normalised images `indices[index_off..index_off + rows]` of the bound
@@ -38,6 +27,11 @@ impl Kernels {
             mean: PIXEL_MEAN,
             inv_std: 1.0 / PIXEL_STD,
         };
-        self.dispatch(pass, &self.gather, &imm, (rows * 196) as u32);
+        self.dispatch(
+            pass,
+            &self.gather,
+            &imm,
+            (rows * crate::model::INPUTS / 4) as u32,
+        );
     }
 }

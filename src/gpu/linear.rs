@@ -1,44 +1,8 @@
 //! Wrappers for `shaders/linear.wgsl`. Offsets are in f32 words of the buffer named.
 
+use super::immediates::Linear;
 use super::Kernels;
 use crate::ops::{Activation, LinearShape};
-use bytemuck::{Pod, Zeroable};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Default)]
-struct Linear {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_off: u32,
-    a_sm: u32,
-    a_sk: u32,
-    b_off: u32,
-    b_sk: u32,
-    b_sn: u32,
-    c_off: u32,
-    aux_off: u32,
-    relu: u32,
-    drop_threshold: u32,
-    drop_scale: f32,
-    seed: u32,
-    step: u32,
-    layer: u32,
-}
-
-impl Linear {
-    fn with_activation(mut self, act: Activation) -> Self {
-        (
-            self.relu,
-            self.drop_threshold,
-            self.drop_scale,
-            self.seed,
-            self.step,
-            self.layer,
-        ) = act.words();
-        self
-    }
-}
 
 /// The three products of a layer, in the order of `MatmulVariant::cpu_forms`.
 #[derive(Clone, Copy)]
@@ -139,9 +103,8 @@ impl Kernels {
             b_sn: i,
             c_off: y as u32,
             aux_off: b as u32,
-            ..Default::default()
-        }
-        .with_activation(act);
+            act: act.into(),
+        };
         self.dispatch_product(pass, Product::Forward, s, &[x, w], &imm);
     }
 
@@ -175,8 +138,8 @@ impl Kernels {
             ..Default::default()
         };
         if let Some(act) = input_act {
-            imm = imm.with_activation(act);
-            imm.relu = 1;
+            imm.act = act.into();
+            imm.act.relu = 1;
         }
         self.dispatch_product(pass, Product::BackwardData, s, &[dy, w], &imm);
     }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod cross_entropy;
 pub mod dropout;
 pub mod gather;
+pub mod immediates;
 pub mod kernels;
 pub mod linear;
 pub mod network;

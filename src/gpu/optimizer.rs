@@ -1,24 +1,8 @@
 //! Wrappers for `shaders/optimizer.wgsl`: one dispatch updates every parameter.
 
+use super::immediates::Optim;
 use super::Kernels;
 use crate::optim::{Hyper, OptimizerKind, ADAM_BETAS, EPS, RMSPROP_ALPHA};
-use bytemuck::{Pod, Zeroable};
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Optim {
-    n: u32,
-    param_off: u32,
-    state_off: u32,
-    lr: f32,
-    weight_decay: f32,
-    momentum: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    bias_correction1: f32,
-    bias_correction2_sqrt: f32,
-}
 
 impl Kernels {
     /// Step `t` (1-based) of `hyper` over params[0..n] with moments at state[moments..];

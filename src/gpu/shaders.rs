@@ -18,6 +18,9 @@ pub struct CpuForm {
     pub workgroup_per_tile: bool,
 }
 
+/// Features per workgroup of batch_norm.wgsl's per-feature kernels (its COLS).
+pub const BATCH_NORM_COLS: usize = 32;
+
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// The subgroup forms of the matmul, appended to linear.wgsl for `MatmulVariant::Subgroup8`.
 pub const LINEAR_SUBGROUP: &str = include_str!("../../shaders/linear_subgroup.wgsl");
@@ -65,10 +68,20 @@ impl Op {
         }
     }
 
+    /// The constants the host prepends, so that Rust and WGSL read each from one place.
+    fn constants(self, variant: MatmulVariant) -> String {
+        match self {
+            Op::Gather => format!("const INPUTS: u32 = {}u;\n", crate::model::INPUTS),
+            Op::BatchNorm => format!("const COLS: u32 = {BATCH_NORM_COLS}u;\n"),
+            Op::Linear => variant.constants(),
+            Op::Dropout | Op::CrossEntropy | Op::Optimizer => String::new(),
+        }
+    }
+
     /// The complete module source for this op, compiled for `variant`.
     pub fn source(self, variant: MatmulVariant) -> String {
         if self != Op::Linear {
-            return format!("{COMMON}\n{}", self.text());
+            return format!("{}{COMMON}\n{}", self.constants(variant), self.text());
         }
         let subgroup = if variant == MatmulVariant::Subgroup8 {
             LINEAR_SUBGROUP
@@ -77,7 +90,7 @@ impl Op {
         };
         format!(
             "{}{COMMON}\n{}\n{subgroup}",
-            variant.constants(),
+            self.constants(variant),
             self.text()
         )
     }

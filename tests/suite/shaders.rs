@@ -76,3 +76,81 @@ fn every_shader_file_is_used_and_has_a_header() {
         assert!(used, "{name} is compiled by some Op");
     }
 }
+
+/// (name, byte offset, byte size) of each member of WGSL struct `ty`, and its size.
+fn wgsl_struct(
+    module: &naga::Module,
+    layouter: &naga::proc::Layouter,
+    ty: naga::Handle<naga::Type>,
+) -> (String, usize, Vec<(String, usize, usize)>) {
+    let t = &module.types[ty];
+    let naga::TypeInner::Struct { members, span } = &t.inner else {
+        panic!("immediates are a struct, not {:?}", t.inner);
+    };
+    let fields = members
+        .iter()
+        .map(|m| {
+            let name = m.name.clone().expect("named members");
+            (name, m.offset as usize, layouter[m.ty].size as usize)
+        })
+        .collect();
+    (
+        t.name.clone().expect("a named struct"),
+        *span as usize,
+        fields,
+    )
+}
+
+/// Every `var<immediate>` struct, and every struct nested in one, has a Rust twin in
+/// gpu::immediates with the same name, size and fields at the same offsets; and every Rust
+/// twin is used by some shader.
+#[test]
+fn every_immediates_struct_matches_its_rust_twin() {
+    let rust = mlp_gpu::gpu::immediates::layouts();
+    let mut seen = std::collections::BTreeSet::new();
+    for variant in MatmulVariant::ALL {
+        for op in Op::ALL {
+            let (module, _) = validate(op, variant);
+            let mut layouter = naga::proc::Layouter::default();
+            layouter.update(module.to_ctx()).unwrap();
+            let mut pending: Vec<_> = module
+                .global_variables
+                .iter()
+                .filter(|(_, v)| v.space == naga::AddressSpace::Immediate)
+                .map(|(_, v)| v.ty)
+                .collect();
+            assert_eq!(pending.len(), 1, "{}: one var<immediate>", op.file());
+            while let Some(ty) = pending.pop() {
+                let (name, size, fields) = wgsl_struct(&module, &layouter, ty);
+                let twin = rust
+                    .iter()
+                    .find(|l| l.wgsl == name)
+                    .unwrap_or_else(|| panic!("{}: struct {name} has no Rust twin", op.file()));
+                let want: Vec<_> = twin
+                    .fields
+                    .iter()
+                    .map(|&(n, at, size)| (n.to_string(), at, size))
+                    .collect();
+                assert_eq!(fields, want, "{}: struct {name}'s fields", op.file());
+                assert_eq!(size, twin.size, "{}: struct {name}'s size", op.file());
+                let naga::TypeInner::Struct { members, .. } = &module.types[ty].inner else {
+                    unreachable!()
+                };
+                pending.extend(
+                    members.iter().map(|m| m.ty).filter(|&t| {
+                        matches!(module.types[t].inner, naga::TypeInner::Struct { .. })
+                    }),
+                );
+                seen.insert(name);
+            }
+        }
+    }
+    for l in &rust {
+        assert!(seen.contains(l.wgsl), "{} is used by a shader", l.wgsl);
+    }
+    let limit = mlp_gpu::gpu::context::IMMEDIATE_BYTES as usize;
+    assert!(
+        rust.iter().all(|l| l.size <= limit),
+        "every struct fits the immediates"
+    );
+}
