@@ -2,7 +2,7 @@
 # Installs what mlp-gpu needs and is missing, quietly and idempotently; says in one line
 # what it installed and why. apt: mesa-vulkan-drivers (lavapipe, a Vulkan adapter on the
 # CPU), vulkan-tools, dataset-fashion-mnist (the IDX files in
-# /usr/share/datasets/fashion-mnist).
+# /usr/share/datasets/fashion-mnist), python3 (a test runs the shader generator's check).
 #
 # On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's epochs about 1.6x slower than a
 # current one (BENCHMARKS.md), mesa-vulkan-drivers and the libdrm2 it needs come from
@@ -13,7 +13,7 @@
 # MLP_GPU_DEPS_ROOT prefixes the files under /etc it reads and writes (tests only).
 set -euo pipefail
 
-WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist)
+WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist python3)
 MESA_MIN=24 # an older lavapipe is replaced by the backports one (CURRENT_MESA in context.rs)
 ROOT=${MLP_GPU_DEPS_ROOT:-}
 BACKPORTS_LIST=$ROOT/etc/apt/sources.list.d/mlp-gpu-backports.sources

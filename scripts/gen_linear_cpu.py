@@ -3,10 +3,15 @@
 loops nor keeps dynamically indexed arrays in registers, so blocks are spelled out as named
 vec4s. The vec4 forms (block8x8) go at the end of shaders/linear.wgsl, the subgroup forms
 (subgroup8) at the end of shaders/linear_subgroup.wgsl: everything after each file's marker
-line. Keep BLOCKS and SUBGROUP_BLOCKS in step with MatmulVariant::cpu_forms in
-src/gpu/shaders.rs. Usage: scripts/gen_linear_cpu.py (no arguments: writes what is committed)
+line. BLOCKS and SUBGROUP_BLOCKS are the one place the block sizes live: each entry point is
+preceded by its tile's constants, <ENTRY>_TILE_M and _TILE_N (the rows and columns of C an
+invocation, or for the subgroup forms a workgroup, computes), which it uses and which the host
+reads off the shader (gpu/kernels.rs).
+Usage: scripts/gen_linear_cpu.py          writes the generated parts
+       scripts/gen_linear_cpu.py --check  exits 1 if the committed files differ from them
 """
 import pathlib
+import sys
 
 # (rows TM, columns TN) per product; TN a multiple of 4 (TM too for backward_weight)
 BLOCKS = {"forward": (16, 16), "backward_data": (8, 16), "backward_weight": (8, 16)}
@@ -43,12 +48,19 @@ def stores(kind, tm, nv, at="o"):
     return s + f"            store_quad({kind}, {at}, i, 4u * v, out[i * {nv}u + v]);\n        }}\n    }}\n"
 
 
+def tile_consts(name, rows, cols):
+    """The tile constants of entry point `name`, and their names."""
+    m, n = f"{name.upper()}_TILE_M", f"{name.upper()}_TILE_N"
+    return f"const {m}: u32 = {rows}u;\nconst {n}: u32 = {cols}u;\n", m, n
+
+
 def prologue(name, tm, tn, bias=False):
-    s = f"\n@compute @workgroup_size(WG)\nfn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
+    consts, m, n = tile_consts(name, tm, tn)
+    s = f"{consts}@compute @workgroup_size(WG)\nfn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
     s += "    let id = flat_id(gid, nwg, WG);\n"
     if bias:
-        s += f"    let bias = bias_row(id, {tm}u, {tn}u);\n    if (bias < g.m) {{\n        bias_grad4(bias);\n        return;\n    }}\n"
-    s += f"    let o = origin(id, {tm}u, {tn}u);\n    if (o.x >= g.m || o.y >= g.n) {{\n        return;\n    }}\n"
+        s += f"    let bias = bias_row(id, {m}, {n});\n    if (bias < g.m) {{\n        bias_grad4(bias);\n        return;\n    }}\n"
+    s += f"    let o = origin(id, {m}, {n});\n    if (o.x >= g.m || o.y >= g.n) {{\n        return;\n    }}\n"
     return s
 
 
@@ -100,14 +112,15 @@ def sg_prologue(name, rows, cols, bias=False):
     """Workgroup w takes the rows x cols tile of C at `origin`; whole workgroups past the tiles
     return together (the broadcasts need every lane of the subgroup). `lane` is the
     invocation's subgroup lane, the index the broadcasts name."""
-    s = f"\n@compute @workgroup_size({LANES})\nfn {name}(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
+    consts, m, n = tile_consts(name, rows, cols)
+    s = f"{consts}@compute @workgroup_size({LANES})\nfn {name}(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
     s += "    let w = wid.x + wid.y * nwg.x;\n"
-    s += f"    let tiles = ((g.m + {rows - 1}u) / {rows}u) * ((g.n + {cols - 1}u) / {cols}u);\n"
+    s += f"    let tiles = ((g.m + {m} - 1u) / {m}) * ((g.n + {n} - 1u) / {n});\n"
     if bias:
         s += f"    if (w >= tiles) {{\n        let r = (w - tiles) * {LANES}u + lane;\n        if (r < g.m) {{\n            bias_grad4(r);\n        }}\n        return;\n    }}\n"
     else:
         s += "    if (w >= tiles) {\n        return;\n    }\n"
-    return s + f"    let o = origin(w, {rows}u, {cols}u);\n"
+    return s + f"    let o = origin(w, {m}, {n});\n"
 
 
 def sg_forward(tm, tb):
@@ -161,12 +174,28 @@ def sg_backward_weight(nv):
     return s + stores("BACKWARD_WEIGHT", rows, nv, "at") + "}\n"
 
 
-def write(name, body):
+def write(name, body, check):
+    """Writes the generated part of shaders/name; with `check`, only says whether it differs."""
     path = pathlib.Path(__file__).resolve().parent.parent / "shaders" / name
     text = path.read_text()
-    path.write_text(text[: text.index(MARKER) + len(MARKER)] + body)
+    new = text[: text.index(MARKER) + len(MARKER)] + body
+    if check:
+        if new != text:
+            print(f"shaders/{name} differs from what scripts/gen_linear_cpu.py generates; run it", file=sys.stderr)
+        return new == text
+    path.write_text(new)
+    return True
 
 
-write("linear.wgsl", forward(*BLOCKS["forward"]) + backward_data(*BLOCKS["backward_data"]) + backward_weight(*BLOCKS["backward_weight"]))
-b = SUBGROUP_BLOCKS
-write("linear_subgroup.wgsl", sg_forward(*b["forward"]) + sg_backward_data(b["backward_data"]) + sg_backward_weight(b["backward_weight"]))
+def main():
+    check = sys.argv[1:] == ["--check"]
+    if sys.argv[1:] and not check:
+        sys.exit("usage: scripts/gen_linear_cpu.py [--check]")
+    b, s = BLOCKS, SUBGROUP_BLOCKS
+    vec4 = forward(*b["forward"]) + backward_data(*b["backward_data"]) + backward_weight(*b["backward_weight"])
+    subgroup = sg_forward(*s["forward"]) + sg_backward_data(s["backward_data"]) + sg_backward_weight(s["backward_weight"])
+    same = [write("linear.wgsl", vec4, check), write("linear_subgroup.wgsl", subgroup, check)]
+    sys.exit(0 if all(same) else 1)
+
+
+main()

@@ -12,6 +12,14 @@ pub struct Kernel {
     name: &'static str,
 }
 
+/// A fast form of a matmul product, compiled, with the tile of C it computes (rows,
+/// columns), read off the shader's `<ENTRY>_TILE_M` and `_TILE_N`.
+pub(crate) struct FastForm {
+    pub kernel: Kernel,
+    pub tile: (usize, usize),
+    pub workgroup_per_tile: bool,
+}
+
 /// Every compiled entry point. The wrappers for each family live in that family's module
 /// (`gpu::linear`, `gpu::batch_norm`, ...) as methods on this type.
 pub struct Kernels {
@@ -24,7 +32,7 @@ pub struct Kernels {
     pub(crate) linear_backward_weight: Kernel,
     /// The register-block variants' fast forms of forward, backward_data, backward_weight
     /// (vec4 or subgroup, `MatmulVariant::cpu_forms`).
-    pub(crate) linear_cpu_forms: Option<[(Kernel, CpuForm); 3]>,
+    pub(crate) linear_cpu_forms: Option<[FastForm; 3]>,
     pub(crate) batch_norm_stats: Kernel,
     pub(crate) batch_norm_apply: Kernel,
     pub(crate) batch_norm_backward_reduce: Kernel,
@@ -60,16 +68,47 @@ fn storage_layout(ctx: &Context, label: &str, count: u32, read_only: bool) -> Bi
         })
 }
 
-/// Each entry point's invocations per workgroup, read off the shader with naga, so the host
-/// never restates a `@workgroup_size`.
-fn workgroup_sizes(op: Op, source: &str) -> Result<Vec<(String, u32)>, GpuError> {
+/// What the host reads off a shader with naga, so that it never restates it: each entry
+/// point's invocations per workgroup, and the module's u32 constants.
+struct Reflection {
+    workgroups: Vec<(String, u32)>,
+    constants: Vec<(String, u32)>,
+}
+
+fn reflect(op: Op, source: &str) -> Result<Reflection, GpuError> {
     let module = naga::front::wgsl::parse_str(source)
         .map_err(|e| GpuError::Device(format!("{}: {}", op.file(), e.emit_to_string(source))))?;
-    Ok(module
+    let workgroups = module
         .entry_points
         .iter()
         .map(|e| (e.name.clone(), e.workgroup_size.iter().product()))
-        .collect())
+        .collect();
+    let constants = module
+        .constants
+        .iter()
+        .filter_map(|(_, c)| match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => Some((c.name.clone()?, v)),
+            _ => None,
+        })
+        .collect();
+    Ok(Reflection {
+        workgroups,
+        constants,
+    })
+}
+
+impl Reflection {
+    /// The tile constants of fast form `entry`.
+    fn tile(&self, op: Op, entry: &str) -> (usize, usize) {
+        let get = |axis: &str| {
+            let name = format!("{}_TILE_{axis}", entry.to_uppercase());
+            let found = self.constants.iter().find(|(n, _)| *n == name);
+            found
+                .unwrap_or_else(|| panic!("{} declares {name}", op.file()))
+                .1 as usize
+        };
+        (get("M"), get("N"))
+    }
 }
 
 impl Kernels {
@@ -99,7 +138,7 @@ impl Kernels {
             .iter()
             .map(|&op| {
                 let source = op.source(variant);
-                let sizes = workgroup_sizes(op, &source)?;
+                let reflected = reflect(op, &source)?;
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(op.file()),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -116,15 +155,16 @@ impl Kernels {
                     ..wgpu::ShaderRuntimeChecks::checked()
                 };
                 let module = unsafe { ctx.device.create_shader_module_trusted(desc, checks) };
-                Ok((op, module, sizes))
+                Ok((op, module, reflected))
             })
             .collect::<Result<Vec<_>, GpuError>>()?;
         let kernel = |op: Op, entry: &'static str| {
-            let (_, module, sizes) = modules
+            let (_, module, reflected) = modules
                 .iter()
                 .find(|(o, ..)| *o == op)
                 .expect("every op has a module");
-            let workgroup = sizes
+            let workgroup = reflected
+                .workgroups
                 .iter()
                 .find(|(name, _)| name == entry)
                 .unwrap_or_else(|| panic!("{} has an entry point {entry}", op.file()))
@@ -151,9 +191,18 @@ impl Kernels {
         let product = |scalar: &'static str, tiled_form: &'static str| {
             kernel(Op::Linear, if tiled { tiled_form } else { scalar })
         };
-        let cpu_forms = variant
-            .cpu_forms()
-            .map(|forms| forms.map(|f| (kernel(Op::Linear, f.entry), f)));
+        let linear = &modules
+            .iter()
+            .find(|(o, ..)| *o == Op::Linear)
+            .expect("linear")
+            .2;
+        let cpu_forms = variant.cpu_forms().map(|forms| {
+            forms.map(|f: CpuForm| FastForm {
+                kernel: kernel(Op::Linear, f.entry),
+                tile: linear.tile(Op::Linear, f.entry),
+                workgroup_per_tile: f.workgroup_per_tile,
+            })
+        });
         let kernels = Kernels {
             gather: kernel(Op::Gather, "gather"),
             linear_forward: product("linear_forward", "linear_forward_tiled"),

@@ -45,8 +45,8 @@ impl Kernels {
         // Blocks of C, and whether a whole workgroup (else one invocation) computes each.
         let (kernel, (tm, tn), by_workgroup) = match &self.linear_cpu_forms {
             Some(forms) if use_fast => {
-                let (kernel, form) = &forms[product as usize];
-                (kernel, form.tile, form.workgroup_per_tile)
+                let form = &forms[product as usize];
+                (&form.kernel, form.tile, form.workgroup_per_tile)
             }
             _ if self.variant.tiled() => (scalar, self.variant.tile(), true),
             _ => (scalar, self.variant.block(), false),

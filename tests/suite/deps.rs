@@ -153,11 +153,12 @@ const MESA22: &str = "22.3.6-1+deb12u2";
 const UPGRADE: &str =
     "install -y -qq --no-install-recommends mesa-vulkan-drivers/bookworm-backports libdrm2/bookworm-backports";
 
-fn with_mesa(version: &str) -> [(&'static str, String); 3] {
+fn with_mesa(version: &str) -> [(&'static str, String); 4] {
     [
         ("mesa-vulkan-drivers", version.to_string()),
         ("vulkan-tools", "1.3.239.0+dfsg1-1".into()),
         ("dataset-fashion-mnist", "0.0~git20200523-1".into()),
+        ("python3", "3.11.2-1+b1".into()),
     ]
 }
 

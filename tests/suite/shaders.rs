@@ -154,3 +154,20 @@ fn every_immediates_struct_matches_its_rust_twin() {
         "every struct fits the immediates"
     );
 }
+
+/// The generated matmul forms are exactly what scripts/gen_linear_cpu.py writes (scripts/
+/// deps.sh installs the python3 it needs).
+#[test]
+fn generated_matmul_forms_are_what_the_generator_writes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new("python3")
+        .arg(format!("{root}/scripts/gen_linear_cpu.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs (scripts/deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
