@@ -1,7 +1,6 @@
 //! `mlp-gpu bench`: epoch times of the default network, measured as training runs them.
 
 use crate::gpu::{Context, Kernels};
-use crate::model::Init;
 use crate::optim::OptimizerKind;
 use crate::train::{TrainConfig, Trainer};
 use serde::Serialize;
@@ -65,21 +64,15 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
     for &batch_size in o.batch_sizes {
         for (batch_norm, dropout) in [(false, 0.0), (true, 0.2)] {
             let c = TrainConfig {
-                hidden: vec![200, 200, 200],
                 optimizer: OptimizerKind::Adam,
                 lr: 0.005,
-                momentum: 0.0,
-                weight_decay: 0.0,
                 epochs: o.epochs,
                 batch_size,
                 dropout,
-                init: Init::Pytorch,
                 batch_norm,
-                seed: 0,
-                split_seed: 1234,
-                val_size: 10_000,
                 subset: o.subset,
                 eval_subset: Some(1),
+                ..TrainConfig::default()
             };
             crate::run::validate(&c)?;
             let split = session.split(&c)?;

@@ -204,26 +204,6 @@ struct ReproduceArgs {
     quiet: bool,
 }
 
-fn defaults() -> TrainConfig {
-    TrainConfig {
-        hidden: vec![200, 200, 200],
-        optimizer: OptimizerKind::Sgd,
-        lr: 0.05,
-        momentum: 0.0,
-        weight_decay: 0.0,
-        epochs: 10,
-        batch_size: 512,
-        dropout: 0.0,
-        init: Init::Pytorch,
-        batch_norm: false,
-        seed: 0,
-        split_seed: 1234,
-        val_size: 10_000,
-        subset: None,
-        eval_subset: None,
-    }
-}
-
 impl Settings {
     /// `base` with the single-valued settings applied, and the lists as a grid.
     fn apply(&self, mut c: TrainConfig) -> (TrainConfig, Grid) {
@@ -258,7 +238,7 @@ impl TrainArgs {
                     .map_err(|e| format!("--config {e}"))?
                     .train
             }
-            None => defaults(),
+            None => TrainConfig::default(),
         };
         let (base, grid) = self.settings.apply(base);
         let lists = [
@@ -422,7 +402,7 @@ fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
 }
 
 fn sweep(args: SweepArgs) -> Result<Done, String> {
-    let (base, grid) = args.settings.apply(defaults());
+    let (base, grid) = args.settings.apply(TrainConfig::default());
     let mut configs = grid.configs(&base);
     if let Some(shard) = args.shard {
         configs = shard.take(configs);
@@ -443,7 +423,7 @@ fn sweep(args: SweepArgs) -> Result<Done, String> {
 }
 
 fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
-    let mut base = defaults();
+    let mut base = TrainConfig::default();
     base.epochs = a.epochs.unwrap_or(base.epochs);
     base.batch_size = a.batch_size.unwrap_or(base.batch_size);
     base.subset = a.subset;

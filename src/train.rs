@@ -30,6 +30,30 @@ pub struct TrainConfig {
     pub eval_subset: Option<usize>,
 }
 
+/// The defaults of every command: the study's baseline (SGD, lr 0.05) on the 784-200-200-200-10
+/// network, 10 epochs of batches of 512, 10,000 training images held out for validation.
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![200, 200, 200],
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            epochs: 10,
+            batch_size: 512,
+            dropout: 0.0,
+            init: Init::Pytorch,
+            batch_norm: false,
+            seed: 0,
+            split_seed: 1234,
+            val_size: 10_000,
+            subset: None,
+            eval_subset: None,
+        }
+    }
+}
+
 impl TrainConfig {
     pub fn spec(&self) -> Spec {
         Spec::new(self.hidden.clone(), self.batch_norm, self.dropout)

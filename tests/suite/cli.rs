@@ -507,3 +507,38 @@ fn diverging_run_reports_diverged_and_exits_zero() {
     assert_eq!(resumed["status"], "diverged");
     assert_eq!(resumed["epochs_run"], 1);
 }
+
+/// The defaults the help states are TrainConfig::default()'s, the one place they live.
+#[test]
+fn help_states_the_defaults_of_train_config() {
+    let help = run_ok(bin().args(["train", "--help"]));
+    let d = mlp_gpu::train::TrainConfig::default();
+    let hidden: Vec<String> = d.hidden.iter().map(|h| h.to_string()).collect();
+    let stated = [
+        ("--hidden", hidden.join(",")),
+        ("--optimizer", d.optimizer.name().to_string()),
+        ("--lr", d.lr.to_string()),
+        ("--momentum", d.momentum.to_string()),
+        ("--weight-decay", d.weight_decay.to_string()),
+        ("--epochs", d.epochs.to_string()),
+        ("--batch-size", d.batch_size.to_string()),
+        ("--dropout", d.dropout.to_string()),
+        ("--init", d.init.name().to_string()),
+        ("--seed", d.seed.to_string()),
+        ("--split-seed", d.split_seed.to_string()),
+        ("--val-size", d.val_size.to_string()),
+    ];
+    for (flag, value) in stated {
+        // the flag's line, then its description up to the next flag
+        let at = help
+            .find(&format!("  {flag} "))
+            .unwrap_or_else(|| panic!("{flag} in the help"));
+        let text = &help[at..];
+        let end = text[2..].find("\n      --").map_or(text.len(), |e| e + 2);
+        assert!(
+            text[..end].contains(&format!("[{value}]")),
+            "{flag}'s help states [{value}]: {}",
+            &text[..end]
+        );
+    }
+}

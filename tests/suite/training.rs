@@ -3,7 +3,6 @@
 use crate::common::ctx;
 use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
-use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::rng::Rng;
 use mlp_gpu::train::{Dataset, TrainConfig, Trainer};
@@ -41,18 +40,14 @@ fn config() -> TrainConfig {
         hidden: vec![64, 32],
         optimizer: OptimizerKind::Adam,
         lr: 0.005,
-        momentum: 0.0,
-        weight_decay: 0.0,
         epochs: 2,
         batch_size: 50,
         dropout: 0.2,
-        init: Init::Pytorch,
         batch_norm: true,
         seed: 3,
         split_seed: 1,
         val_size: 100,
-        subset: None,
-        eval_subset: None,
+        ..TrainConfig::default()
     }
 }
 
