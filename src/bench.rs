@@ -120,7 +120,9 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 encode_seconds_per_epoch: counts.encode_seconds,
                 peak_gpu_bytes: t.net.buffers.bytes()
                     + t.data.train.buffers.bytes()
-                    + t.data.test.buffers.bytes(),
+                    + t.data.test.buffers.bytes()
+                    + t.train_data.indices.size()
+                    + t.test_data.indices.size(),
                 matmul_variant: kernels.variant.name().into(),
                 profile,
                 profile_coverage,

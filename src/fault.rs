@@ -10,3 +10,20 @@ pub fn at(kind: &str) -> Option<usize> {
     let (k, epoch) = v.split_once('@')?;
     (k == kind).then(|| epoch.parse().ok()).flatten()
 }
+
+/// The faults a trainer injects into its epochs (1-based), read once from MLP_GPU_FAULT by
+/// whoever makes the trainer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpochFaults {
+    pub device_lost: Option<usize>,
+    pub oom: Option<usize>,
+}
+
+impl EpochFaults {
+    pub fn from_env() -> Self {
+        EpochFaults {
+            device_lost: at("device-lost"),
+            oom: at("oom"),
+        }
+    }
+}

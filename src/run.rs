@@ -226,8 +226,10 @@ impl Session {
 
     pub fn trainer(&self, c: &TrainConfig) -> Result<Trainer<'_>, String> {
         let split = self.split(c)?;
-        Trainer::new(&self.ctx, &self.kernels, &self.data, c.clone(), &split)
-            .map_err(|e| self.gpu_error(e))
+        let mut t = Trainer::new(&self.ctx, &self.kernels, &self.data, c.clone(), &split)
+            .map_err(|e| self.gpu_error(e))?;
+        t.faults = crate::fault::EpochFaults::from_env();
+        Ok(t)
     }
 
     /// A GPU error as one line, naming device loss where that is what lies behind it.

@@ -2,6 +2,7 @@
 //! per epoch; evaluation; and the run's files.
 
 use crate::data::{Fashion, Images, Split};
+use crate::fault::EpochFaults;
 use crate::gpu::network::{GpuNetwork, Step};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::model::{Init, ParamLayout, Spec};
@@ -106,8 +107,9 @@ pub struct Resident {
 }
 
 impl Resident {
+    /// The images, with an index list of one image (each trainer binds its own).
     fn new(ctx: &Context, k: &Kernels, images: &Images) -> Result<Self, GpuError> {
-        let indices = vec![0u32; images.len()];
+        let indices = [0u32];
         Ok(Resident {
             buffers: DataBuffers::new(
                 ctx,
@@ -121,8 +123,8 @@ impl Resident {
     }
 }
 
-/// Fashion-MNIST on the GPU, uploaded once and shared by every run of a process (runs take
-/// turns: each writes its own index lists when it starts).
+/// Fashion-MNIST on the GPU, uploaded once and shared by every run of a process; each run
+/// binds the images with index lists of its own (`Trainer::train_data`).
 pub struct Dataset {
     pub train: Resident,
     pub test: Resident,
@@ -163,16 +165,28 @@ pub struct Trainer<'a> {
     pub kernels: &'a Kernels,
     pub config: TrainConfig,
     pub net: GpuNetwork,
-    /// The training images' indices: the epoch's permutation of train_idx, then val_idx.
     pub data: &'a Dataset,
+    /// The shared images with this trainer's own index lists: for training, the epoch's
+    /// permutation of train_idx then val_idx; for testing, test_idx.
+    pub train_data: DataBuffers,
+    pub test_data: DataBuffers,
     pub train_idx: Vec<u32>,
     pub val_idx: Vec<u32>,
-    pub test_len: usize,
+    pub test_idx: Vec<u32>,
     pub steps_done: u32,
     /// Steps per submit (CHUNK_STEPS; tests set 1 to compare with step-by-step submits).
     pub chunk_steps: usize,
     /// When set, `train_epoch` stops before its next chunk of steps.
     pub stop: Option<&'a AtomicBool>,
+    /// Faults to inject (tests only; `Session::trainer` reads them from MLP_GPU_FAULT).
+    pub faults: EpochFaults,
+}
+
+/// An epoch's work, submitted: per chunk with progress, its loss slots' copy, its
+/// submission, the steps done after it and its rows; and what it cost so far.
+struct Submitted {
+    chunks: Vec<(wgpu::Buffer, wgpu::SubmissionIndex, usize, usize)>,
+    counts: EpochCounts,
 }
 
 /// Loss slots a run needs: one per step of an epoch, or per batch of an evaluation.
@@ -206,29 +220,36 @@ impl<'a> Trainer<'a> {
         let params = layout.init(config.init, config.seed);
         let net = GpuNetwork::new(ctx, kernels, &spec, &params, rows, slots, eval_max)?;
         let indices = [&split.train_idx[..], &split.val_idx].concat();
-        let write = |r: &Resident, i: &[u32]| {
-            ctx.queue
-                .write_buffer(&r.buffers.indices, 0, bytemuck::cast_slice(i))
-        };
-        write(&data.train, &indices);
-        write(&data.test, &split.test_idx);
+        let layout = &kernels.data_layout;
         Ok(Trainer {
             ctx,
             kernels,
             config,
             net,
             data,
+            train_data: data.train.buffers.with_indices(ctx, layout, &indices)?,
+            test_data: data
+                .test
+                .buffers
+                .with_indices(ctx, layout, &split.test_idx)?,
             train_idx: split.train_idx.clone(),
             val_idx: split.val_idx.clone(),
-            test_len: split.test_idx.len(),
+            test_idx: split.test_idx.clone(),
             steps_done: 0,
             chunk_steps: CHUNK_STEPS,
             stop: None,
+            faults: EpochFaults::default(),
         })
     }
 
     pub fn steps_per_epoch(&self) -> usize {
         self.train_idx.len().div_ceil(self.config.batch_size)
+    }
+
+    /// Rows of step `s` of an epoch (the last batch may be short).
+    fn rows(&self, s: usize) -> usize {
+        let b = self.config.batch_size;
+        b.min(self.train_idx.len() - s * b)
     }
 
     /// Trains one epoch (0-based `epoch`); returns the mean training loss per sample and
@@ -240,119 +261,147 @@ impl<'a> Trainer<'a> {
         epoch: usize,
         progress: Option<&dyn Fn(usize, f64)>,
     ) -> Result<(f64, EpochCounts), TrainError> {
-        let (ctx, k) = (self.ctx, self.kernels);
-        if crate::fault::at("device-lost") == Some(epoch + 1) {
+        let ctx = self.ctx;
+        if self.faults.device_lost == Some(epoch + 1) {
             ctx.device.destroy();
         }
         let out_of_memory = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let dispatches_before = self.kernels.dispatch_count();
+        let submitted = self.submit_epoch(epoch, progress.is_some())?;
+        let (loss, mut counts) = self.read_epoch(submitted, progress)?;
+        counts.dispatches = self.kernels.dispatch_count() - dispatches_before;
+        if let Some(e) = pollster::block_on(out_of_memory.pop()) {
+            return Err(GpuError::OutOfMemory(e.to_string()).into());
+        }
+        if self.faults.oom == Some(epoch + 1) {
+            return Err(GpuError::OutOfMemory("injected by MLP_GPU_FAULT".into()).into());
+        }
+        ctx.check()?;
+        Ok((loss, counts))
+    }
+
+    /// Writes the epoch's order and submits its steps in chunks, each chunk's loss slots
+    /// copied out when `with_progress`; never waits.
+    fn submit_epoch(&mut self, epoch: usize, with_progress: bool) -> Result<Submitted, TrainError> {
+        let (ctx, k) = (self.ctx, self.kernels);
         let order = epoch_order(&self.train_idx, self.config.seed, epoch);
-        ctx.queue.write_buffer(
-            &self.data.train.buffers.indices,
-            0,
-            bytemuck::cast_slice(&order),
-        );
-        let (n, b) = (self.train_idx.len(), self.config.batch_size);
+        let indices = &self.train_data.indices;
+        ctx.queue
+            .write_buffer(indices, 0, bytemuck::cast_slice(&order));
         let steps = self.steps_per_epoch();
-        let hyper = self.config.hyper();
-        let seed = self.config.seed as u32;
-        let dispatches_before = k.dispatch_count();
-        let mut counts = EpochCounts {
-            steps,
-            ..Default::default()
+        let mut s = Submitted {
+            chunks: Vec::new(),
+            counts: EpochCounts {
+                steps,
+                ..Default::default()
+            },
         };
-        // Per chunk with progress: its loss slots' copy, when it is mapped, steps done, rows.
-        let mut pending = std::collections::VecDeque::new();
-        for chunk_start in (0..steps).step_by(self.chunk_steps) {
+        for start in (0..steps).step_by(self.chunk_steps) {
             if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                 return Err(TrainError::Interrupted);
             }
             let t0 = Instant::now();
+            let end = (start + self.chunk_steps).min(steps);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let chunk_end = (chunk_start + self.chunk_steps).min(steps);
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
-                pass.set_bind_group(1, &self.data.train.buffers.bind_group, &[]);
-                for s in chunk_start..chunk_end {
-                    let start = s * b;
-                    let step = Step {
-                        index_off: start,
-                        rows: b.min(n - start),
-                        step: self.steps_done,
-                        slot: s,
-                    };
-                    self.net.encode_train_step(k, &mut pass, &hyper, seed, step);
-                    self.steps_done += 1;
-                }
-            }
-            if progress.is_some() {
-                let bytes = 8 * (chunk_end - chunk_start) as u64;
-                let copy = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("progress"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                let from = 4 * self.net.state.slot(chunk_start) as u64;
-                encoder.copy_buffer_to_buffer(&self.net.buffers.state, from, &copy, 0, bytes);
-                let rows: usize = (chunk_start..chunk_end).map(|s| b.min(n - s * b)).sum();
-                pending.push_back((copy, chunk_end, rows, None));
-            }
+            self.encode_steps(&mut encoder, start..end);
+            let copy = with_progress.then(|| self.copy_slots(&mut encoder, start..end));
             if let Some(p) = &k.profiler {
                 p.resolve(&mut encoder);
             }
             let commands = encoder.finish();
-            counts.encode_seconds += t0.elapsed().as_secs_f64();
+            s.counts.encode_seconds += t0.elapsed().as_secs_f64();
             let submitted = ctx.queue.submit([commands]);
-            counts.submits += 1;
-            if let Some(last) = pending.back_mut() {
-                last.3.get_or_insert(submitted);
+            s.counts.submits += 1;
+            if let Some(copy) = copy {
+                let rows = (start..end).map(|i| self.rows(i)).sum();
+                s.chunks.push((copy, submitted, end, rows));
             }
             if let Some(p) = &k.profiler {
                 p.collect(ctx)?;
             }
         }
+        Ok(s)
+    }
+
+    /// Steps `steps` of the epoch into one compute pass.
+    fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: std::ops::Range<usize>) {
+        let hyper = self.config.hyper();
+        let seed = self.config.seed as u32;
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
+        pass.set_bind_group(1, &self.train_data.bind_group, &[]);
+        for s in steps {
+            let step = Step {
+                index_off: s * self.config.batch_size,
+                rows: self.rows(s),
+                step: self.steps_done,
+                slot: s,
+            };
+            self.net
+                .encode_train_step(self.kernels, &mut pass, &hyper, seed, step);
+            self.steps_done += 1;
+        }
+    }
+
+    /// A copy of the loss slots of `steps`, for the progress report.
+    fn copy_slots(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        steps: std::ops::Range<usize>,
+    ) -> wgpu::Buffer {
+        let bytes = 8 * steps.len() as u64;
+        let copy = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("progress"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let from = 4 * self.net.state.slot(steps.start) as u64;
+        encoder.copy_buffer_to_buffer(&self.net.buffers.state, from, &copy, 0, bytes);
+        copy
+    }
+
+    /// Reports each chunk's progress as the GPU finishes it, then reads the epoch's loss
+    /// sums: the one host wait of the epoch. Returns the mean loss.
+    fn read_epoch(
+        &self,
+        s: Submitted,
+        progress: Option<&dyn Fn(usize, f64)>,
+    ) -> Result<(f64, EpochCounts), TrainError> {
         if let Some(report) = progress {
             let (mut loss, mut rows) = (0.0, 0);
-            for (copy, done, chunk_rows, submitted) in pending {
-                let submitted = submitted.expect("every chunk is submitted");
-                let sums: Vec<f32> = crate::gpu::buffers::read_mapped(ctx, &copy, submitted)?;
+            for (copy, submitted, done, chunk_rows) in s.chunks {
+                let sums: Vec<f32> = crate::gpu::buffers::read_mapped(self.ctx, &copy, submitted)?;
                 loss += sums.chunks(2).map(|c| f64::from(c[0])).sum::<f64>();
                 rows += chunk_rows;
                 report(done, loss / rows as f64);
             }
         }
-        counts.dispatches = k.dispatch_count() - dispatches_before;
-        // The one host wait of the epoch: the per-step loss sums.
-        let slots = self.net.read_slots(ctx, steps)?;
-        counts.host_waits = 1;
-        let scoped = pollster::block_on(out_of_memory.pop());
-        if let Some(e) = scoped {
-            return Err(GpuError::OutOfMemory(e.to_string()).into());
-        }
-        if crate::fault::at("oom") == Some(epoch + 1) {
-            return Err(GpuError::OutOfMemory("injected by MLP_GPU_FAULT".into()).into());
-        }
-        ctx.check()?;
+        let slots = self.net.read_slots(self.ctx, s.counts.steps)?;
+        let counts = EpochCounts {
+            host_waits: 1,
+            ..s.counts
+        };
         let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
-        Ok((loss / n as f64, counts))
+        Ok((loss / self.train_idx.len() as f64, counts))
     }
 
     /// Loss, accuracy and per-class accuracy on the validation or the test set.
     pub fn evaluate(&self, test: bool) -> Result<Evaluation, GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
-        let (data, base, n) = if test {
-            (&self.data.test, 0, self.test_len)
+        let (data, base, idx) = if test {
+            (&self.test_data, 0, &self.test_idx)
         } else {
-            (&self.data.train, self.train_idx.len(), self.val_idx.len())
+            (&self.train_data, self.train_idx.len(), &self.val_idx)
         };
+        let n = idx.len();
         let b = self.config.batch_size;
         let batches = n.div_ceil(b);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
-            pass.set_bind_group(1, &data.buffers.bind_group, &[]);
+            pass.set_bind_group(1, &data.bind_group, &[]);
             for c in 0..batches {
                 let start = c * b;
                 self.net
@@ -363,14 +412,12 @@ impl<'a> Trainer<'a> {
         let slots = self.net.read_slots(ctx, batches)?;
         let preds = self.net.read_preds(ctx, n)?;
         ctx.check()?;
-        let labels: Vec<u8> = if test {
-            (0..n).map(|i| data.labels[i]).collect()
+        let resident = if test {
+            &self.data.test
         } else {
-            self.val_idx
-                .iter()
-                .map(|&i| data.labels[i as usize])
-                .collect()
+            &self.data.train
         };
+        let labels: Vec<u8> = idx.iter().map(|&i| resident.labels[i as usize]).collect();
         let mut correct = [0usize; 10];
         let mut total = [0usize; 10];
         for (p, &y) in preds.iter().zip(&labels) {

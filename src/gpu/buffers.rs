@@ -141,6 +141,32 @@ impl DataBuffers {
         })
     }
 
+    /// The same images and labels (shared, not copied) with an index list of their own.
+    pub fn with_indices(
+        &self,
+        ctx: &Context,
+        layout: &BindGroupLayout,
+        indices: &[u32],
+    ) -> Result<Self, GpuError> {
+        ctx.check_binding(
+            "the index list",
+            4 * indices.len() as u64,
+            "use fewer images",
+        )?;
+        let indices = storage(ctx, "indices", bytemuck::cast_slice(indices));
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("data"),
+            layout,
+            entries: &entries(&[&self.pixels, &self.labels, &indices]),
+        });
+        Ok(DataBuffers {
+            pixels: self.pixels.clone(),
+            labels: self.labels.clone(),
+            indices,
+            bind_group,
+        })
+    }
+
     pub fn bytes(&self) -> u64 {
         self.pixels.size() + self.labels.size() + self.indices.size()
     }

@@ -129,3 +129,34 @@ fn a_step_dispatches_each_stage_of_the_plan_once() {
         );
     }
 }
+
+/// Trainers sharing one dataset on the GPU keep their own index lists: making and training
+/// a second one, on another split, changes nothing the first one evaluates or trains.
+#[test]
+fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
+    let k = Kernels::new(ctx()).unwrap();
+    let data = data(&k);
+    let other = Split::new(
+        3600,
+        100,
+        SplitSpec {
+            split_seed: 99,
+            val_size: 100,
+            subset: None,
+            eval_subset: None,
+        },
+    )
+    .unwrap();
+    let run = |with_other: bool| {
+        let mut a = Trainer::new(ctx(), &k, &data, config(), &split()).unwrap();
+        a.train_epoch(0, None).unwrap();
+        if with_other {
+            let mut b = Trainer::new(ctx(), &k, &data, config(), &other).unwrap();
+            b.train_epoch(0, None).unwrap();
+        }
+        let (val, test) = (a.evaluate(false).unwrap(), a.evaluate(true).unwrap());
+        let (loss, _) = a.train_epoch(1, None).unwrap();
+        (val, test, loss, a.net.read_params(ctx()).unwrap())
+    };
+    assert_eq!(run(false), run(true));
+}
