@@ -1,5 +1,5 @@
-//! The network: its shape, where every tensor lives in the flat GPU buffers, and the
-//! initialisers.
+//! The network: its shape, where every tensor lives in the flat GPU buffers (and under which
+//! PyTorch name), the initialisers, and the plan of its passes.
 
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -462,6 +462,30 @@ impl Plan {
             train: Self::stages(spec, Mode::Train),
             eval: Self::stages(spec, Mode::Eval),
         }
+    }
+
+    /// The stages of a forward pass: those before the loss.
+    pub fn forward(&self, mode: Mode) -> &[Stage] {
+        let stages = match mode {
+            Mode::Train => &self.train,
+            Mode::Eval => &self.eval,
+        };
+        &stages[..Self::loss(stages)]
+    }
+
+    /// The stages of a backward pass: those of a training step between the loss and the
+    /// update.
+    pub fn backward(&self) -> &[Stage] {
+        let end = self.train.len() - 1;
+        debug_assert_eq!(self.train[end], Stage::OptimizerStep);
+        &self.train[Self::loss(&self.train) + 1..end]
+    }
+
+    fn loss(stages: &[Stage]) -> usize {
+        let loss = stages
+            .iter()
+            .position(|s| matches!(s, Stage::CrossEntropy { .. }));
+        loss.expect("a plan has a loss")
     }
 
     fn stages(spec: &Spec, mode: Mode) -> Vec<Stage> {

@@ -1,8 +1,8 @@
 //! Plain CPU twins of every WGSL entry point, with the same names and the same argument
 //! order (outputs first), written to be obviously right rather than fast; sums run in f64.
-//! Below them, a CPU forward/backward of the whole network built from the twins.
+//! Below them, the whole network on the CPU: the model's plan walked with one twin per stage.
 
-use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout, INPUTS};
+use crate::model::{Act, ActLayout, Mode, ParamLayout, Plan, Spec, Stage, StateLayout, INPUTS};
 use crate::ops::{
     Activation, DropoutMask, LinearShape, BN_EPS, BN_MOMENTUM, PIXEL_MEAN, PIXEL_STD,
 };
@@ -422,25 +422,9 @@ impl Network {
     /// Forward pass of `rows` rows of x; in training, batch statistics and dropout masks
     /// for `step`.
     pub fn forward(&self, x: &[f32], rows: usize, training: bool, seed: u32, step: u32) -> Forward {
-        let stages = if training {
-            &self.plan.train
-        } else {
-            &self.plan.eval
-        };
-        let end = stages
-            .iter()
-            .position(|s| matches!(s, Stage::CrossEntropy { .. }))
-            .expect("a plan has a loss");
+        let mode = if training { Mode::Train } else { Mode::Eval };
         let mut f = self.batch(x, rows, seed, step);
-        let w = Walk {
-            labels: &[],
-            hyper: None,
-            seed,
-            step,
-        };
-        for &s in &stages[..end] {
-            self.stage(&mut f, s, &w);
-        }
+        self.walk(&mut f, self.plan.forward(mode), &[], None);
         f
     }
 
@@ -448,27 +432,22 @@ impl Network {
     pub fn backward(&self, f: &Forward, dlogits: &[f32]) -> Vec<f32> {
         let mut f = f.clone();
         let last = self.layout.layers.len() - 1;
-        let at = f.acts.at(Act::Grad(last));
-        f.buf[at..at + dlogits.len()].copy_from_slice(dlogits);
-        let start = self.loss_stage() + 1;
-        let w = Walk {
-            labels: &[],
-            hyper: None,
-            seed: f.seed,
-            step: f.step,
-        };
-        for &s in &self.plan.train[start..self.plan.train.len() - 1] {
-            self.stage(&mut f, s, &w);
-        }
+        f.tensor_mut(Act::Grad(last)).copy_from_slice(dlogits);
+        self.walk(&mut f, self.plan.backward(), &[], None);
         f.grads
     }
 
-    fn loss_stage(&self) -> usize {
-        self.plan
-            .train
-            .iter()
-            .position(|s| matches!(s, Stage::CrossEntropy { .. }))
-            .expect("a plan has a loss")
+    /// Runs `stages` on `f` with its dropout counter.
+    fn walk(&self, f: &mut Forward, stages: &[Stage], labels: &[u32], hyper: Option<&Hyper>) {
+        let w = Walk {
+            labels,
+            hyper,
+            seed: f.seed,
+            step: f.step,
+        };
+        for &s in stages {
+            self.stage(f, s, &w);
+        }
     }
 
     /// Forward, loss, backward and update on one batch (x gathered); returns (loss sum,
@@ -482,15 +461,7 @@ impl Network {
         step: u32,
     ) -> (f32, f32) {
         let mut f = self.batch(x, labels.len(), seed, step);
-        let w = Walk {
-            labels,
-            hyper: Some(hyper),
-            seed,
-            step,
-        };
-        for &s in &self.plan.train {
-            self.stage(&mut f, s, &w);
-        }
+        self.walk(&mut f, &self.plan.train, labels, Some(hyper));
         self.params = f.params;
         self.state = f.state;
         f.loss
