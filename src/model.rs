@@ -237,7 +237,6 @@ impl StateLayout {
 /// Offsets in the `acts` buffer for batches of up to `rows` rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActLayout {
-    pub rows: usize,
     /// Input [rows, inputs].
     pub input: usize,
     /// Per linear layer: its output before batch norm (only with batch norm) [rows, out].
@@ -269,7 +268,6 @@ impl ActLayout {
         }
         let grad = params.layers.iter().map(|l| take(l.outputs)).collect();
         ActLayout {
-            rows,
             input,
             pre_norm,
             output,
