@@ -24,7 +24,7 @@ SUBGROUP_BLOCKS = {"forward": (4, 2), "backward_data": 4, "backward_weight": 2}
 
 def a_rows(tm, m0):
     """Vec4 indices of the tm rows of A (along k) from row m0, clamped to the last."""
-    return "".join(f"    let a{i} = row4(g.a_off, {m0} + {i}u, g.m - 1u, g.a_sm);\n" for i in range(tm))
+    return "".join(f"    let a{i} = row4(base.a, {m0} + {i}u, g.m - 1u, g.a_sm);\n" for i in range(tm))
 
 
 def dot_row(i, nv):
@@ -57,7 +57,7 @@ def tile_consts(name, rows, cols):
 def prologue(name, tm, tn, bias=False):
     consts, m, n = tile_consts(name, tm, tn)
     s = f"{consts}@compute @workgroup_size(WG)\nfn {name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
-    s += "    let id = flat_id(gid, nwg, WG);\n"
+    s += "    enter(gid.z);\n    let id = flat_id(gid, nwg, WG);\n"
     if bias:
         s += f"    let bias = bias_row(id, {m}, {n});\n    if (bias < g.m) {{\n        bias_grad4(bias);\n        return;\n    }}\n"
     s += f"    let o = origin(id, {m}, {n});\n    if (o.x >= g.m || o.y >= g.n) {{\n        return;\n    }}\n"
@@ -69,7 +69,7 @@ def forward(tm, tn):
     s = f"// Forward, {tm} x {tn}: A and B both run along k; each step reads 4 k of {tm} rows of X and {tn} rows of W.\n"
     s += prologue("linear_forward_vec4", tm, tn)
     s += a_rows(tm, "o.x")
-    s += "".join(f"    let b{j} = row4(g.b_off, o.y + {j}u, g.n - 1u, g.b_sn);\n" for j in range(tn))
+    s += "".join(f"    let b{j} = row4(base.b, o.y + {j}u, g.n - 1u, g.b_sn);\n" for j in range(tn))
     s += decl(tm, nv) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let w{j} = params4[b{j} + k];\n" for j in range(tn))
     for i in range(tm):
@@ -86,7 +86,7 @@ def backward_data(tm, tn):
     s += a_rows(tm, "o.x")
     s += decl(tm, nv) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let x{i} = acts4[a{i} + k];\n" for i in range(tm))
-    s += "        for (var kk = 0u; kk < 4u; kk++) {\n            let row = (g.b_off + (4u * k + kk) * g.b_sk) / 4u;\n"
+    s += "        for (var kk = 0u; kk < 4u; kk++) {\n            let row = (base.b + (4u * k + kk) * g.b_sk) / 4u;\n"
     s += "".join(f"            let w{v} = params4[row + n{v}];\n" for v in range(nv))
     s += "".join(f"            c{i}_{v} += x{i}[kk] * w{v};\n" for i in range(tm) for v in range(nv))
     return s + "        }\n    }\n" + stores("BACKWARD_DATA", tm, nv) + "}\n"
@@ -100,7 +100,7 @@ def backward_weight(tm, tn):
     s += "".join(f"    let m{u} = min(o.x / 4u + {u}u, last_m4);\n" for u in range(mv))
     s += "".join(f"    let n{v} = min(o.y / 4u + {v}u, last_n4);\n" for v in range(nv))
     s += decl(tm, nv) + "    for (var k = 0u; k < g.k; k++) {\n"
-    s += "        let arow = (g.a_off + k * g.a_sk) / 4u;\n        let brow = (g.b_off + k * g.b_sk) / 4u;\n"
+    s += "        let arow = (base.a + k * g.a_sk) / 4u;\n        let brow = (base.b + k * g.b_sk) / 4u;\n"
     s += "".join(f"        let dy{u} = acts4[arow + m{u}];\n" for u in range(mv))
     s += "".join(f"        let x{v} = acts4[brow + n{v}];\n" for v in range(nv))
     s += "".join(f"        c{i}_{v} += dy{i // 4}[{i % 4}] * x{v};\n" for i in range(tm) for v in range(nv))
@@ -114,7 +114,7 @@ def sg_prologue(name, rows, cols, bias=False):
     invocation's subgroup lane, the index the broadcasts name."""
     consts, m, n = tile_consts(name, rows, cols)
     s = f"{consts}@compute @workgroup_size({LANES})\nfn {name}(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {{\n"
-    s += "    let w = wid.x + wid.y * nwg.x;\n"
+    s += "    enter(wid.z);\n    let w = wid.x + wid.y * nwg.x;\n"
     s += f"    let tiles = ((g.m + {m} - 1u) / {m}) * ((g.n + {n} - 1u) / {n});\n"
     if bias:
         s += f"    if (w >= tiles) {{\n        let r = (w - tiles) * {LANES}u + lane;\n        if (r < g.m) {{\n            bias_grad4(r);\n        }}\n        return;\n    }}\n"
@@ -129,7 +129,7 @@ def sg_forward(tm, tb):
     s += f"// step reads 4 k of its {tm} rows of X and of {tb} rows of W, which the broadcasts share.\n"
     s += sg_prologue("linear_forward_subgroup", rows, cols)
     s += f"    let m0 = o.x + lane * {tm}u;\n" + a_rows(tm, "m0")
-    s += "".join(f"    let b{t} = row4(g.b_off, o.y + {LANES * t}u + lane, g.n - 1u, g.b_sn);\n" for t in range(tb))
+    s += "".join(f"    let b{t} = row4(base.b, o.y + {LANES * t}u + lane, g.n - 1u, g.b_sn);\n" for t in range(tb))
     s += decl(tm, cols // 4) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let v{t} = params4[b{t} + k];\n" for t in range(tb))
     s += "".join(f"        let x{i} = acts4[a{i} + k];\n" for i in range(tm))
@@ -149,7 +149,7 @@ def sg_backward_data(tm):
     s += decl(tm, LANES) + "    for (var k = 0u; k < g.k / 4u; k++) {\n"
     s += "".join(f"        let x{i} = acts4[a{i} + k];\n" for i in range(tm))
     s += "        for (var kk = 0u; kk < 4u; kk++) {\n"
-    s += "            let v = params4[(g.b_off + (4u * k + kk) * g.b_sk) / 4u + nl];\n"
+    s += "            let v = params4[(base.b + (4u * k + kk) * g.b_sk) / 4u + nl];\n"
     for q in range(LANES):
         s += f"            let w{q} = subgroupBroadcast(v, {q}u);\n"
         s += "".join(f"            c{i}_{q} += x{i}[kk] * w{q};\n" for i in range(tm))
@@ -165,7 +165,7 @@ def sg_backward_weight(nv):
     s += f"    let col = o.y + lane * {4 * nv}u;\n    let ml = min(o.x / 4u + lane, g.m / 4u - 1u);\n"
     s += "".join(f"    let n{v} = min(col / 4u + {v}u, g.n / 4u - 1u);\n" for v in range(nv))
     s += decl(rows, nv) + "    for (var k = 0u; k < g.k; k++) {\n"
-    s += "        let u = acts4[(g.a_off + k * g.a_sk) / 4u + ml];\n        let brow = (g.b_off + k * g.b_sk) / 4u;\n"
+    s += "        let u = acts4[(base.a + k * g.a_sk) / 4u + ml];\n        let brow = (base.b + k * g.b_sk) / 4u;\n"
     s += "".join(f"        let x{v} = acts4[brow + n{v}];\n" for v in range(nv))
     for q in range(LANES):
         s += f"        let d{q} = subgroupBroadcast(u, {q}u);\n"

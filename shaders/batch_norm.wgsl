@@ -28,14 +28,35 @@ struct BatchNorm {
     use_running: u32,
     momentum: f32,
     eps: f32,
+    // words from one pack member's region of acts, params (and grads), state to the next
+    acts_ms: u32,
+    params_ms: u32,
+    state_ms: u32,
     act: Epilogue,
 }
 var<immediate> g: BatchNorm;
 
-fn running_mean(f: u32) -> u32 { return g.stats_off + f; }
-fn running_var(f: u32) -> u32 { return g.stats_off + g.features + f; }
-fn batch_mean(f: u32) -> u32 { return g.stats_off + 2u * g.features + f; }
-fn batch_inv_std(f: u32) -> u32 { return g.stats_off + 3u * g.features + f; }
+// This invocation's pack member's offsets and epilogue, set by `enter`, which every entry
+// point calls first with its member (the grid's z).
+struct Offsets {
+    z: u32,
+    y: u32,
+    gamma: u32,
+    stats: u32,
+}
+var<private> base: Offsets;
+var<private> member_act: Epilogue;
+
+fn enter(member: u32) {
+    base = Offsets(g.z_off + member * g.acts_ms, g.y_off + member * g.acts_ms,
+        g.gamma_off + member * g.params_ms, g.stats_off + member * g.state_ms);
+    member_act = member_epilogue(g.act, member);
+}
+
+fn running_mean(f: u32) -> u32 { return base.stats + f; }
+fn running_var(f: u32) -> u32 { return base.stats + g.features + f; }
+fn batch_mean(f: u32) -> u32 { return base.stats + 2u * g.features + f; }
+fn batch_inv_std(f: u32) -> u32 { return base.stats + 3u * g.features + f; }
 
 const LANES: u32 = 8u;
 const_assert COLS * LANES == 256u; // the workgroup size of the per-feature kernels
@@ -65,16 +86,17 @@ fn feature_lane(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
 
 @compute @workgroup_size(256)
 fn batch_norm_stats(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let fl = feature_lane(lid, wid, nwg);
     let f = min(fl.x, g.features - 1u);
     var sum = 0.0;
     for (var r = fl.y; r < g.rows; r += LANES) {
-        sum += acts[g.z_off + r * g.features + f];
+        sum += acts[base.z + r * g.features + f];
     }
     let mean = sum_lanes(vec2<f32>(sum, 0.0), lid).x / f32(g.rows);
     var sq = 0.0;
     for (var r = fl.y; r < g.rows; r += LANES) {
-        let d = acts[g.z_off + r * g.features + f] - mean;
+        let d = acts[base.z + r * g.features + f] - mean;
         sq += d * d;
     }
     sq = sum_lanes(vec2<f32>(sq, 0.0), lid).x;
@@ -98,18 +120,20 @@ fn mean_and_inv_std(f: u32) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn batch_norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let e = flat_id(gid, nwg, 64u);
     if (e >= g.rows * g.features) {
         return;
     }
     let f = e % g.features;
     let s = mean_and_inv_std(f);
-    let y = params[g.gamma_off + f] * (acts[g.z_off + e] - s.x) * s.y + params[g.gamma_off + g.features + f];
-    acts[g.y_off + e] = epilogue(g.act, y, e);
+    let y = params[base.gamma + f] * (acts[base.z + e] - s.x) * s.y + params[base.gamma + g.features + f];
+    acts[base.y + e] = epilogue(member_act, y, e);
 }
 
 @compute @workgroup_size(256)
 fn batch_norm_backward_reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let fl = feature_lane(lid, wid, nwg);
     let f = min(fl.x, g.features - 1u);
     let mean = state[batch_mean(f)];
@@ -117,29 +141,30 @@ fn batch_norm_backward_reduce(@builtin(local_invocation_index) lid: u32, @builti
     var sums = vec2<f32>(0.0); // (sum g, sum g xhat)
     for (var r = fl.y; r < g.rows; r += LANES) {
         let e = r * g.features + f;
-        let gy = acts[g.y_off + e];
-        sums += vec2<f32>(gy, gy * (acts[g.z_off + e] - mean) * inv_std);
+        let gy = acts[base.y + e];
+        sums += vec2<f32>(gy, gy * (acts[base.z + e] - mean) * inv_std);
     }
     sums = sum_lanes(sums, lid);
     if (fl.x >= g.features || fl.y != 0u) {
         return;
     }
-    grads[g.gamma_off + f] = sums.y;
-    grads[g.gamma_off + g.features + f] = sums.x;
+    grads[base.gamma + f] = sums.y;
+    grads[base.gamma + g.features + f] = sums.x;
 }
 
 @compute @workgroup_size(64)
 fn batch_norm_backward_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let e = flat_id(gid, nwg, 64u);
     if (e >= g.rows * g.features) {
         return;
     }
     let f = e % g.features;
     let inv_std = state[batch_inv_std(f)];
-    let xhat = (acts[g.z_off + e] - state[batch_mean(f)]) * inv_std;
+    let xhat = (acts[base.z + e] - state[batch_mean(f)]) * inv_std;
     let rows = f32(g.rows);
-    let dgamma = grads[g.gamma_off + f];
-    let dbeta = grads[g.gamma_off + g.features + f];
-    let scale = params[g.gamma_off + f] * inv_std / rows;
-    acts[g.y_off + e] = scale * (rows * acts[g.y_off + e] - dbeta - xhat * dgamma);
+    let dgamma = grads[base.gamma + f];
+    let dbeta = grads[base.gamma + g.features + f];
+    let scale = params[base.gamma + f] * inv_std / rows;
+    acts[base.y + e] = scale * (rows * acts[base.y + e] - dbeta - xhat * dgamma);
 }

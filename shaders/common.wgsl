@@ -41,9 +41,31 @@ fn dropout_keep(seed: u32, step: u32, layer: u32, e: u32, threshold: u32) -> boo
     return h >= threshold;
 }
 
+// Packs: a dispatch covers every member of a pack, member = the grid's z. Each buffer holds
+// the members' regions back to back, `*_ms` words apart (0 for one member); a member's own
+// settings (Rust twin: gpu::immediates::Member) are the last MEMBER_WORDS words of its
+// region of ints (MEMBER_WORDS, prepended by the host).
+struct Member {
+    drop_threshold: u32,
+    drop_scale: f32,
+    seed: u32,
+    kind: u32,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    pad: u32,
+}
+
+fn member_settings(ints_ms: u32, member: u32) -> Member {
+    let at = (member + 1u) * ints_ms - MEMBER_WORDS;
+    return Member(ints[at], bitcast<f32>(ints[at + 1u]), ints[at + 2u], ints[at + 3u],
+        bitcast<f32>(ints[at + 4u]), bitcast<f32>(ints[at + 5u]), bitcast<f32>(ints[at + 6u]), 0u);
+}
+
 // What follows a product or a batch norm, fused into it (Rust twin: gpu::immediates::
 // Epilogue): ReLU when relu != 0, then dropout of element e by the hash counter (seed,
-// step, layer), kept ones scaled by drop_scale = 1 / (1 - p); threshold 0 skips dropout.
+// step, layer), kept ones scaled by drop_scale = 1 / (1 - p); threshold 0 skips dropout;
+// per_member and ints_ms: see member_epilogue.
 struct Epilogue {
     relu: u32,
     drop_threshold: u32,
@@ -51,6 +73,21 @@ struct Epilogue {
     seed: u32,
     step: u32,
     layer: u32,
+    per_member: u32,
+    ints_ms: u32,
+}
+
+// The epilogue of `member`: with per_member and dropout on, the member's own dropout (a
+// member with p = 0 has threshold 0).
+fn member_epilogue(e: Epilogue, member: u32) -> Epilogue {
+    var a = e;
+    if (e.per_member != 0u && e.drop_threshold != 0u) {
+        let s = member_settings(e.ints_ms, member);
+        a.drop_threshold = s.drop_threshold;
+        a.drop_scale = s.drop_scale;
+        a.seed = s.seed;
+    }
+    return a;
 }
 
 fn epilogue(a: Epilogue, y: f32, e: u32) -> f32 {

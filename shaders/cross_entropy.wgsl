@@ -16,24 +16,45 @@ struct CrossEntropy {
     pred_off: u32,
     slot_off: u32,
     write_grad: u32,
+    // words from one pack member's region of acts, ints, state to the next
+    acts_ms: u32,
+    ints_ms: u32,
+    state_ms: u32,
 }
 var<immediate> g: CrossEntropy;
+
+// This invocation's pack member's offsets, set by `enter` with its member (the grid's z).
+struct Offsets {
+    logits: u32,
+    grad: u32,
+    label: u32,
+    pred: u32,
+    slot: u32,
+}
+var<private> base: Offsets;
+
+fn enter(member: u32) {
+    base = Offsets(g.logits_off + member * g.acts_ms, g.grad_off + member * g.acts_ms,
+        g.label_off + member * g.ints_ms, g.pred_off + member * g.ints_ms,
+        g.slot_off + member * g.state_ms);
+}
 
 const WG: u32 = 256u;
 var<workgroup> loss_part: array<f32, WG>;
 var<workgroup> correct_part: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn cross_entropy(@builtin(local_invocation_index) lid: u32) {
+fn cross_entropy(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    enter(wid.z);
     var loss = 0.0;
     var correct = 0.0;
     let inv_rows = 1.0 / f32(g.rows);
     for (var r = lid; r < g.rows; r += WG) {
-        let base = g.logits_off + r * g.classes;
-        var m = acts[base];
+        let row = base.logits + r * g.classes;
+        var m = acts[row];
         var arg = 0u;
         for (var c = 1u; c < g.classes; c++) {
-            let z = acts[base + c];
+            let z = acts[row + c];
             if (z > m) {
                 m = z;
                 arg = c;
@@ -41,16 +62,16 @@ fn cross_entropy(@builtin(local_invocation_index) lid: u32) {
         }
         var s = 0.0;
         for (var c = 0u; c < g.classes; c++) {
-            s += exp(acts[base + c] - m);
+            s += exp(acts[row + c] - m);
         }
-        let y = ints[g.label_off + r];
-        loss += m + log(s) - acts[base + y];
+        let y = ints[base.label + r];
+        loss += m + log(s) - acts[row + y];
         correct += select(0.0, 1.0, arg == y);
-        ints[g.pred_off + r] = arg;
+        ints[base.pred + r] = arg;
         if (g.write_grad != 0u) {
             for (var c = 0u; c < g.classes; c++) {
-                let p = exp(acts[base + c] - m) / s;
-                acts[g.grad_off + r * g.classes + c] = (p - select(0.0, 1.0, c == y)) * inv_rows;
+                let p = exp(acts[row + c] - m) / s;
+                acts[base.grad + r * g.classes + c] = (p - select(0.0, 1.0, c == y)) * inv_rows;
             }
         }
     }
@@ -64,7 +85,7 @@ fn cross_entropy(@builtin(local_invocation_index) lid: u32) {
         }
     }
     if (lid == 0u) {
-        state[g.slot_off] = loss_part[0];
-        state[g.slot_off + 1u] = correct_part[0];
+        state[base.slot] = loss_part[0];
+        state[base.slot + 1u] = correct_part[0];
     }
 }

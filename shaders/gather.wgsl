@@ -11,8 +11,25 @@ struct Gather {
     label_off: u32,
     mean: f32,
     inv_std: f32,
+    // words from one pack member's region of indices, acts, ints to the next
+    index_ms: u32,
+    acts_ms: u32,
+    ints_ms: u32,
 }
 var<immediate> g: Gather;
+
+// This invocation's pack member's offsets, set by `enter` with its member (the grid's z).
+struct Offsets {
+    index: u32,
+    out: u32,
+    label: u32,
+}
+var<private> base: Offsets;
+
+fn enter(member: u32) {
+    base = Offsets(g.index_off + member * g.index_ms, g.out_off + member * g.acts_ms,
+        g.label_off + member * g.ints_ms);
+}
 
 // The batch is written four pixels at a time; out_off is a multiple of 4.
 @group(0) @binding(1) var<storage, read_write> acts4: array<vec4<f32>>;
@@ -21,17 +38,18 @@ const WORDS: u32 = INPUTS / 4u;
 
 @compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let id = flat_id(gid, nwg, 64u);
     if (id >= g.rows * WORDS) {
         return;
     }
     let r = id / WORDS;
     let w = id % WORDS;
-    let img = indices[g.index_off + r];
+    let img = indices[base.index + r];
     let word = pixels[img * WORDS + w];
     let bytes = vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(0xffu));
-    acts4[(g.out_off + r * INPUTS) / 4u + w] = (bytes / 255.0 - g.mean) * g.inv_std;
+    acts4[(base.out + r * INPUTS) / 4u + w] = (bytes / 255.0 - g.mean) * g.inv_std;
     if (w == 0u) {
-        ints[g.label_off + r] = (labels[img / 4u] >> (8u * (img % 4u))) & 0xffu;
+        ints[base.label + r] = (labels[img / 4u] >> (8u * (img % 4u))) & 0xffu;
     }
 }

@@ -27,6 +27,8 @@
 // Invocation i takes block i, column blocks first (see `origin`).
 // Ragged edges: rows/columns past M or N are clamped to the last one for loading and
 // never stored, so shapes need not be multiples of the block.
+// Packs (common.wgsl): every entry point first calls `enter` with its member, the grid's z,
+// which sets the member's offsets (`base`) and epilogue (`member_act`).
 // Bindings: common.wgsl (params, acts, grads); the _vec4 forms read the same buffers
 // through the vec4 views below, which an entry point cannot mix with the scalar ones.
 struct Linear {
@@ -43,10 +45,32 @@ struct Linear {
     // forward: bias offset in params; backward_data: offset of X in acts (mask source);
     // backward_weight: offset of db in grads
     aux_off: u32,
+    // words from one pack member's A, B, C and aux to the next
+    a_ms: u32,
+    b_ms: u32,
+    c_ms: u32,
+    aux_ms: u32,
     // forward: the epilogue; backward_data: relu != 0 applies the input's mask
     act: Epilogue,
 }
 var<immediate> g: Linear;
+
+// This invocation's pack member's offsets and epilogue, set by `enter`, which every entry
+// point calls first with its member (the grid's z).
+struct Offsets {
+    a: u32,
+    b: u32,
+    c: u32,
+    aux: u32,
+}
+var<private> base: Offsets;
+var<private> member_act: Epilogue;
+
+fn enter(member: u32) {
+    base = Offsets(g.a_off + member * g.a_ms, g.b_off + member * g.b_ms, g.c_off + member * g.c_ms,
+        g.aux_off + member * g.aux_ms);
+    member_act = member_epilogue(g.act, member);
+}
 
 const NV: u32 = TN / 4u;
 var<private> acc: array<vec4<f32>, TM * NV>;
@@ -63,10 +87,10 @@ fn tile(m0: u32, n0: u32, b_in_params: bool) {
     var a_row: array<u32, TM>;
     var b_col: array<u32, TN>;
     for (var i = 0u; i < TM; i++) {
-        a_row[i] = g.a_off + min(m0 + i, g.m - 1u) * g.a_sm;
+        a_row[i] = base.a + min(m0 + i, g.m - 1u) * g.a_sm;
     }
     for (var j = 0u; j < TN; j++) {
-        b_col[j] = g.b_off + min(n0 + j, g.n - 1u) * g.b_sn;
+        b_col[j] = base.b + min(n0 + j, g.n - 1u) * g.b_sn;
     }
     for (var i = 0u; i < TM * NV; i++) {
         acc[i] = vec4<f32>(0.0);
@@ -108,7 +132,7 @@ fn origin(id: u32, tm: u32, tn: u32) -> vec2<u32> {
 fn bias_grad(m: u32) -> f32 {
     var s = 0.0;
     for (var k = 0u; k < g.k; k++) {
-        s += acts[g.a_off + m * g.a_sm + k * g.a_sk];
+        s += acts[base.a + m * g.a_sm + k * g.a_sk];
     }
     return s;
 }
@@ -121,13 +145,13 @@ fn bias_row(id: u32, tm: u32, tn: u32) -> u32 {
 
 // The forward epilogue after the bias: ReLU, then dropout of element (m, n).
 fn activate(y: f32, m: u32, n: u32) -> f32 {
-    return epilogue(g.act, y, m * g.n + n);
+    return epilogue(member_act, y, m * g.n + n);
 }
 
 // The backward-data epilogue: the ReLU/dropout mask read off the input value x.
 fn mask_by_input(dx: f32, x: f32) -> f32 {
-    if (g.act.relu != 0u) {
-        return select(0.0, dx * g.act.drop_scale, x > 0.0);
+    if (member_act.relu != 0u) {
+        return select(0.0, dx * member_act.drop_scale, x > 0.0);
     }
     return dx;
 }
@@ -139,7 +163,7 @@ fn store_forward(m0: u32, n0: u32) {
         for (var j = 0u; j < TN; j++) {
             let n = n0 + j;
             if (m < g.m && n < g.n) {
-                acts[g.c_off + m * g.n + n] = activate(acc_at(i, j) + params[g.aux_off + n], m, n);
+                acts[base.c + m * g.n + n] = activate(acc_at(i, j) + params[base.aux + n], m, n);
             }
         }
     }
@@ -152,7 +176,7 @@ fn store_backward_data(m0: u32, n0: u32) {
             let n = n0 + j;
             if (m < g.m && n < g.n) {
                 let at = m * g.n + n;
-                acts[g.c_off + at] = mask_by_input(acc_at(i, j), acts[g.aux_off + at]);
+                acts[base.c + at] = mask_by_input(acc_at(i, j), acts[base.aux + at]);
             }
         }
     }
@@ -164,7 +188,7 @@ fn store_backward_weight(m0: u32, n0: u32) {
         for (var j = 0u; j < TN; j++) {
             let n = n0 + j;
             if (m < g.m && n < g.n) {
-                grads[g.c_off + m * g.n + n] = acc_at(i, j);
+                grads[base.c + m * g.n + n] = acc_at(i, j);
             }
         }
     }
@@ -172,6 +196,7 @@ fn store_backward_weight(m0: u32, n0: u32) {
 
 @compute @workgroup_size(WG)
 fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let o = origin(flat_id(gid, nwg, WG), TM, TN);
     if (o.x >= g.m || o.y >= g.n) {
         return;
@@ -182,6 +207,7 @@ fn linear_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(WG)
 fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let o = origin(flat_id(gid, nwg, WG), TM, TN);
     if (o.x >= g.m || o.y >= g.n) {
         return;
@@ -192,10 +218,11 @@ fn linear_backward_data(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 
 @compute @workgroup_size(WG)
 fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let id = flat_id(gid, nwg, WG);
     let bias = bias_row(id, TM, TN);
     if (bias < g.m) {
-        grads[g.aux_off + bias] = bias_grad(bias);
+        grads[base.aux + bias] = bias_grad(bias);
         return;
     }
     let o = origin(id, TM, TN);
@@ -221,14 +248,14 @@ fn a_at(m: u32, k: u32) -> f32 {
     if (k >= g.k) {
         return 0.0;
     }
-    return acts[g.a_off + min(m, g.m - 1u) * g.a_sm + k * g.a_sk];
+    return acts[base.a + min(m, g.m - 1u) * g.a_sm + k * g.a_sk];
 }
 
 fn b_at(k: u32, n: u32, from_params: bool) -> f32 {
     if (k >= g.k) {
         return 0.0;
     }
-    return load_b(g.b_off + k * g.b_sk + min(n, g.n - 1u) * g.b_sn, from_params);
+    return load_b(base.b + k * g.b_sk + min(n, g.n - 1u) * g.b_sn, from_params);
 }
 
 // Staging: a slice of TILE_K along K of A's tile rows and B's tile columns, loaded through
@@ -310,6 +337,7 @@ fn tile_shared(m0: u32, n0: u32, lid: u32, b_in_params: bool) {
 
 @compute @workgroup_size(WG)
 fn linear_forward_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let o = origin(wid.x + wid.y * nwg.x, TILE_M, TILE_N);
     if (o.x >= g.m) {
         return;
@@ -320,6 +348,7 @@ fn linear_forward_tiled(@builtin(local_invocation_index) lid: u32, @builtin(work
 
 @compute @workgroup_size(WG)
 fn linear_backward_data_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let o = origin(wid.x + wid.y * nwg.x, TILE_M, TILE_N);
     if (o.x >= g.m) {
         return;
@@ -330,12 +359,13 @@ fn linear_backward_data_tiled(@builtin(local_invocation_index) lid: u32, @builti
 
 @compute @workgroup_size(WG)
 fn linear_backward_weight_tiled(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let w = wid.x + wid.y * nwg.x;
     let blocks = ((g.m + TILE_M - 1u) / TILE_M) * ((g.n + TILE_N - 1u) / TILE_N);
     if (w >= blocks) {
         let r = (w - blocks) * WG + lid;
         if (r < g.m) {
-            grads[g.aux_off + r] = bias_grad(r);
+            grads[base.aux + r] = bias_grad(r);
         }
         return;
     }
@@ -366,8 +396,8 @@ fn store_forward4(m0: u32, n0: u32, i: u32, j: u32, v: f32) {
     let m = m0 + i;
     let n = n0 + j;
     if (m < g.m && n < g.n) {
-        let b = g.aux_off + n;
-        let c = g.c_off + m * g.n + n;
+        let b = base.aux + n;
+        let c = base.c + m * g.n + n;
         acts4[c / 4u][c % 4u] = activate(v + params4[b / 4u][b % 4u], m, n);
     }
 }
@@ -377,8 +407,8 @@ fn store_backward_data4(m0: u32, n0: u32, i: u32, j: u32, v: f32) {
     let n = n0 + j;
     if (m < g.m && n < g.n) {
         let at = m * g.n + n;
-        let c = g.c_off + at;
-        acts4[c / 4u][c % 4u] = mask_by_input(v, acts_at(g.aux_off + at));
+        let c = base.c + at;
+        acts4[c / 4u][c % 4u] = mask_by_input(v, acts_at(base.aux + at));
     }
 }
 
@@ -386,7 +416,7 @@ fn store_backward_weight4(m0: u32, n0: u32, i: u32, j: u32, v: f32) {
     let m = m0 + i;
     let n = n0 + j;
     if (m < g.m && n < g.n) {
-        let c = g.c_off + m * g.n + n;
+        let c = base.c + m * g.n + n;
         grads4[c / 4u][c % 4u] = v;
     }
 }
@@ -412,9 +442,9 @@ fn store_quad(kind: u32, o: vec2<u32>, i: u32, j0: u32, c: vec4<f32>) {
 fn bias_grad4(m: u32) {
     var s = 0.0;
     for (var k = 0u; k < g.k; k++) {
-        s += acts_at(g.a_off + m * g.a_sm + k * g.a_sk);
+        s += acts_at(base.a + m * g.a_sm + k * g.a_sk);
     }
-    let d = g.aux_off + m;
+    let d = base.aux + m;
     grads4[d / 4u][d % 4u] = s;
 }
 
@@ -424,43 +454,44 @@ const LINEAR_FORWARD_VEC4_TILE_M: u32 = 16u;
 const LINEAR_FORWARD_VEC4_TILE_N: u32 = 16u;
 @compute @workgroup_size(WG)
 fn linear_forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let id = flat_id(gid, nwg, WG);
     let o = origin(id, LINEAR_FORWARD_VEC4_TILE_M, LINEAR_FORWARD_VEC4_TILE_N);
     if (o.x >= g.m || o.y >= g.n) {
         return;
     }
-    let a0 = row4(g.a_off, o.x + 0u, g.m - 1u, g.a_sm);
-    let a1 = row4(g.a_off, o.x + 1u, g.m - 1u, g.a_sm);
-    let a2 = row4(g.a_off, o.x + 2u, g.m - 1u, g.a_sm);
-    let a3 = row4(g.a_off, o.x + 3u, g.m - 1u, g.a_sm);
-    let a4 = row4(g.a_off, o.x + 4u, g.m - 1u, g.a_sm);
-    let a5 = row4(g.a_off, o.x + 5u, g.m - 1u, g.a_sm);
-    let a6 = row4(g.a_off, o.x + 6u, g.m - 1u, g.a_sm);
-    let a7 = row4(g.a_off, o.x + 7u, g.m - 1u, g.a_sm);
-    let a8 = row4(g.a_off, o.x + 8u, g.m - 1u, g.a_sm);
-    let a9 = row4(g.a_off, o.x + 9u, g.m - 1u, g.a_sm);
-    let a10 = row4(g.a_off, o.x + 10u, g.m - 1u, g.a_sm);
-    let a11 = row4(g.a_off, o.x + 11u, g.m - 1u, g.a_sm);
-    let a12 = row4(g.a_off, o.x + 12u, g.m - 1u, g.a_sm);
-    let a13 = row4(g.a_off, o.x + 13u, g.m - 1u, g.a_sm);
-    let a14 = row4(g.a_off, o.x + 14u, g.m - 1u, g.a_sm);
-    let a15 = row4(g.a_off, o.x + 15u, g.m - 1u, g.a_sm);
-    let b0 = row4(g.b_off, o.y + 0u, g.n - 1u, g.b_sn);
-    let b1 = row4(g.b_off, o.y + 1u, g.n - 1u, g.b_sn);
-    let b2 = row4(g.b_off, o.y + 2u, g.n - 1u, g.b_sn);
-    let b3 = row4(g.b_off, o.y + 3u, g.n - 1u, g.b_sn);
-    let b4 = row4(g.b_off, o.y + 4u, g.n - 1u, g.b_sn);
-    let b5 = row4(g.b_off, o.y + 5u, g.n - 1u, g.b_sn);
-    let b6 = row4(g.b_off, o.y + 6u, g.n - 1u, g.b_sn);
-    let b7 = row4(g.b_off, o.y + 7u, g.n - 1u, g.b_sn);
-    let b8 = row4(g.b_off, o.y + 8u, g.n - 1u, g.b_sn);
-    let b9 = row4(g.b_off, o.y + 9u, g.n - 1u, g.b_sn);
-    let b10 = row4(g.b_off, o.y + 10u, g.n - 1u, g.b_sn);
-    let b11 = row4(g.b_off, o.y + 11u, g.n - 1u, g.b_sn);
-    let b12 = row4(g.b_off, o.y + 12u, g.n - 1u, g.b_sn);
-    let b13 = row4(g.b_off, o.y + 13u, g.n - 1u, g.b_sn);
-    let b14 = row4(g.b_off, o.y + 14u, g.n - 1u, g.b_sn);
-    let b15 = row4(g.b_off, o.y + 15u, g.n - 1u, g.b_sn);
+    let a0 = row4(base.a, o.x + 0u, g.m - 1u, g.a_sm);
+    let a1 = row4(base.a, o.x + 1u, g.m - 1u, g.a_sm);
+    let a2 = row4(base.a, o.x + 2u, g.m - 1u, g.a_sm);
+    let a3 = row4(base.a, o.x + 3u, g.m - 1u, g.a_sm);
+    let a4 = row4(base.a, o.x + 4u, g.m - 1u, g.a_sm);
+    let a5 = row4(base.a, o.x + 5u, g.m - 1u, g.a_sm);
+    let a6 = row4(base.a, o.x + 6u, g.m - 1u, g.a_sm);
+    let a7 = row4(base.a, o.x + 7u, g.m - 1u, g.a_sm);
+    let a8 = row4(base.a, o.x + 8u, g.m - 1u, g.a_sm);
+    let a9 = row4(base.a, o.x + 9u, g.m - 1u, g.a_sm);
+    let a10 = row4(base.a, o.x + 10u, g.m - 1u, g.a_sm);
+    let a11 = row4(base.a, o.x + 11u, g.m - 1u, g.a_sm);
+    let a12 = row4(base.a, o.x + 12u, g.m - 1u, g.a_sm);
+    let a13 = row4(base.a, o.x + 13u, g.m - 1u, g.a_sm);
+    let a14 = row4(base.a, o.x + 14u, g.m - 1u, g.a_sm);
+    let a15 = row4(base.a, o.x + 15u, g.m - 1u, g.a_sm);
+    let b0 = row4(base.b, o.y + 0u, g.n - 1u, g.b_sn);
+    let b1 = row4(base.b, o.y + 1u, g.n - 1u, g.b_sn);
+    let b2 = row4(base.b, o.y + 2u, g.n - 1u, g.b_sn);
+    let b3 = row4(base.b, o.y + 3u, g.n - 1u, g.b_sn);
+    let b4 = row4(base.b, o.y + 4u, g.n - 1u, g.b_sn);
+    let b5 = row4(base.b, o.y + 5u, g.n - 1u, g.b_sn);
+    let b6 = row4(base.b, o.y + 6u, g.n - 1u, g.b_sn);
+    let b7 = row4(base.b, o.y + 7u, g.n - 1u, g.b_sn);
+    let b8 = row4(base.b, o.y + 8u, g.n - 1u, g.b_sn);
+    let b9 = row4(base.b, o.y + 9u, g.n - 1u, g.b_sn);
+    let b10 = row4(base.b, o.y + 10u, g.n - 1u, g.b_sn);
+    let b11 = row4(base.b, o.y + 11u, g.n - 1u, g.b_sn);
+    let b12 = row4(base.b, o.y + 12u, g.n - 1u, g.b_sn);
+    let b13 = row4(base.b, o.y + 13u, g.n - 1u, g.b_sn);
+    let b14 = row4(base.b, o.y + 14u, g.n - 1u, g.b_sn);
+    let b15 = row4(base.b, o.y + 15u, g.n - 1u, g.b_sn);
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
@@ -701,6 +732,7 @@ const LINEAR_BACKWARD_DATA_VEC4_TILE_M: u32 = 8u;
 const LINEAR_BACKWARD_DATA_VEC4_TILE_N: u32 = 16u;
 @compute @workgroup_size(WG)
 fn linear_backward_data_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let id = flat_id(gid, nwg, WG);
     let o = origin(id, LINEAR_BACKWARD_DATA_VEC4_TILE_M, LINEAR_BACKWARD_DATA_VEC4_TILE_N);
     if (o.x >= g.m || o.y >= g.n) {
@@ -711,14 +743,14 @@ fn linear_backward_data_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @bui
     let n1 = min(o.y / 4u + 1u, last4);
     let n2 = min(o.y / 4u + 2u, last4);
     let n3 = min(o.y / 4u + 3u, last4);
-    let a0 = row4(g.a_off, o.x + 0u, g.m - 1u, g.a_sm);
-    let a1 = row4(g.a_off, o.x + 1u, g.m - 1u, g.a_sm);
-    let a2 = row4(g.a_off, o.x + 2u, g.m - 1u, g.a_sm);
-    let a3 = row4(g.a_off, o.x + 3u, g.m - 1u, g.a_sm);
-    let a4 = row4(g.a_off, o.x + 4u, g.m - 1u, g.a_sm);
-    let a5 = row4(g.a_off, o.x + 5u, g.m - 1u, g.a_sm);
-    let a6 = row4(g.a_off, o.x + 6u, g.m - 1u, g.a_sm);
-    let a7 = row4(g.a_off, o.x + 7u, g.m - 1u, g.a_sm);
+    let a0 = row4(base.a, o.x + 0u, g.m - 1u, g.a_sm);
+    let a1 = row4(base.a, o.x + 1u, g.m - 1u, g.a_sm);
+    let a2 = row4(base.a, o.x + 2u, g.m - 1u, g.a_sm);
+    let a3 = row4(base.a, o.x + 3u, g.m - 1u, g.a_sm);
+    let a4 = row4(base.a, o.x + 4u, g.m - 1u, g.a_sm);
+    let a5 = row4(base.a, o.x + 5u, g.m - 1u, g.a_sm);
+    let a6 = row4(base.a, o.x + 6u, g.m - 1u, g.a_sm);
+    let a7 = row4(base.a, o.x + 7u, g.m - 1u, g.a_sm);
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
@@ -761,7 +793,7 @@ fn linear_backward_data_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @bui
         let x6 = acts4[a6 + k];
         let x7 = acts4[a7 + k];
         for (var kk = 0u; kk < 4u; kk++) {
-            let row = (g.b_off + (4u * k + kk) * g.b_sk) / 4u;
+            let row = (base.b + (4u * k + kk) * g.b_sk) / 4u;
             let w0 = params4[row + n0];
             let w1 = params4[row + n1];
             let w2 = params4[row + n2];
@@ -846,6 +878,7 @@ const LINEAR_BACKWARD_WEIGHT_VEC4_TILE_M: u32 = 8u;
 const LINEAR_BACKWARD_WEIGHT_VEC4_TILE_N: u32 = 16u;
 @compute @workgroup_size(WG)
 fn linear_backward_weight_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(gid.z);
     let id = flat_id(gid, nwg, WG);
     let bias = bias_row(id, LINEAR_BACKWARD_WEIGHT_VEC4_TILE_M, LINEAR_BACKWARD_WEIGHT_VEC4_TILE_N);
     if (bias < g.m) {
@@ -897,8 +930,8 @@ fn linear_backward_weight_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @b
     var c7_2 = vec4<f32>(0.0);
     var c7_3 = vec4<f32>(0.0);
     for (var k = 0u; k < g.k; k++) {
-        let arow = (g.a_off + k * g.a_sk) / 4u;
-        let brow = (g.b_off + k * g.b_sk) / 4u;
+        let arow = (base.a + k * g.a_sk) / 4u;
+        let brow = (base.b + k * g.b_sk) / 4u;
         let dy0 = acts4[arow + m0];
         let dy1 = acts4[arow + m1];
         let x0 = acts4[brow + n0];

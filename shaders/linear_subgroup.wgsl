@@ -21,6 +21,7 @@ const LINEAR_FORWARD_SUBGROUP_TILE_M: u32 = 32u;
 const LINEAR_FORWARD_SUBGROUP_TILE_N: u32 = 16u;
 @compute @workgroup_size(8)
 fn linear_forward_subgroup(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let w = wid.x + wid.y * nwg.x;
     let tiles = ((g.m + LINEAR_FORWARD_SUBGROUP_TILE_M - 1u) / LINEAR_FORWARD_SUBGROUP_TILE_M) * ((g.n + LINEAR_FORWARD_SUBGROUP_TILE_N - 1u) / LINEAR_FORWARD_SUBGROUP_TILE_N);
     if (w >= tiles) {
@@ -28,12 +29,12 @@ fn linear_forward_subgroup(@builtin(subgroup_invocation_id) lane: u32, @builtin(
     }
     let o = origin(w, LINEAR_FORWARD_SUBGROUP_TILE_M, LINEAR_FORWARD_SUBGROUP_TILE_N);
     let m0 = o.x + lane * 4u;
-    let a0 = row4(g.a_off, m0 + 0u, g.m - 1u, g.a_sm);
-    let a1 = row4(g.a_off, m0 + 1u, g.m - 1u, g.a_sm);
-    let a2 = row4(g.a_off, m0 + 2u, g.m - 1u, g.a_sm);
-    let a3 = row4(g.a_off, m0 + 3u, g.m - 1u, g.a_sm);
-    let b0 = row4(g.b_off, o.y + 0u + lane, g.n - 1u, g.b_sn);
-    let b1 = row4(g.b_off, o.y + 8u + lane, g.n - 1u, g.b_sn);
+    let a0 = row4(base.a, m0 + 0u, g.m - 1u, g.a_sm);
+    let a1 = row4(base.a, m0 + 1u, g.m - 1u, g.a_sm);
+    let a2 = row4(base.a, m0 + 2u, g.m - 1u, g.a_sm);
+    let a3 = row4(base.a, m0 + 3u, g.m - 1u, g.a_sm);
+    let b0 = row4(base.b, o.y + 0u + lane, g.n - 1u, g.b_sn);
+    let b1 = row4(base.b, o.y + 8u + lane, g.n - 1u, g.b_sn);
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
@@ -121,6 +122,7 @@ const LINEAR_BACKWARD_DATA_SUBGROUP_TILE_M: u32 = 32u;
 const LINEAR_BACKWARD_DATA_SUBGROUP_TILE_N: u32 = 32u;
 @compute @workgroup_size(8)
 fn linear_backward_data_subgroup(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let w = wid.x + wid.y * nwg.x;
     let tiles = ((g.m + LINEAR_BACKWARD_DATA_SUBGROUP_TILE_M - 1u) / LINEAR_BACKWARD_DATA_SUBGROUP_TILE_M) * ((g.n + LINEAR_BACKWARD_DATA_SUBGROUP_TILE_N - 1u) / LINEAR_BACKWARD_DATA_SUBGROUP_TILE_N);
     if (w >= tiles) {
@@ -129,10 +131,10 @@ fn linear_backward_data_subgroup(@builtin(subgroup_invocation_id) lane: u32, @bu
     let o = origin(w, LINEAR_BACKWARD_DATA_SUBGROUP_TILE_M, LINEAR_BACKWARD_DATA_SUBGROUP_TILE_N);
     let m0 = o.x + lane * 4u;
     let nl = min(o.y / 4u + lane, g.n / 4u - 1u);
-    let a0 = row4(g.a_off, m0 + 0u, g.m - 1u, g.a_sm);
-    let a1 = row4(g.a_off, m0 + 1u, g.m - 1u, g.a_sm);
-    let a2 = row4(g.a_off, m0 + 2u, g.m - 1u, g.a_sm);
-    let a3 = row4(g.a_off, m0 + 3u, g.m - 1u, g.a_sm);
+    let a0 = row4(base.a, m0 + 0u, g.m - 1u, g.a_sm);
+    let a1 = row4(base.a, m0 + 1u, g.m - 1u, g.a_sm);
+    let a2 = row4(base.a, m0 + 2u, g.m - 1u, g.a_sm);
+    let a3 = row4(base.a, m0 + 3u, g.m - 1u, g.a_sm);
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
@@ -171,7 +173,7 @@ fn linear_backward_data_subgroup(@builtin(subgroup_invocation_id) lane: u32, @bu
         let x2 = acts4[a2 + k];
         let x3 = acts4[a3 + k];
         for (var kk = 0u; kk < 4u; kk++) {
-            let v = params4[(g.b_off + (4u * k + kk) * g.b_sk) / 4u + nl];
+            let v = params4[(base.b + (4u * k + kk) * g.b_sk) / 4u + nl];
             let w0 = subgroupBroadcast(v, 0u);
             c0_0 += x0[kk] * w0;
             c1_0 += x1[kk] * w0;
@@ -261,6 +263,7 @@ const LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_M: u32 = 32u;
 const LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_N: u32 = 64u;
 @compute @workgroup_size(8)
 fn linear_backward_weight_subgroup(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    enter(wid.z);
     let w = wid.x + wid.y * nwg.x;
     let tiles = ((g.m + LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_M - 1u) / LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_M) * ((g.n + LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_N - 1u) / LINEAR_BACKWARD_WEIGHT_SUBGROUP_TILE_N);
     if (w >= tiles) {
@@ -340,8 +343,8 @@ fn linear_backward_weight_subgroup(@builtin(subgroup_invocation_id) lane: u32, @
     var c31_0 = vec4<f32>(0.0);
     var c31_1 = vec4<f32>(0.0);
     for (var k = 0u; k < g.k; k++) {
-        let u = acts4[(g.a_off + k * g.a_sk) / 4u + ml];
-        let brow = (g.b_off + k * g.b_sk) / 4u;
+        let u = acts4[(base.a + k * g.a_sk) / 4u + ml];
+        let brow = (base.b + k * g.b_sk) / 4u;
         let x0 = acts4[brow + n0];
         let x1 = acts4[brow + n1];
         let d0 = subgroupBroadcast(u, 0u);

@@ -179,6 +179,7 @@ pub fn matmul_products(
     variant: crate::gpu::MatmulVariant,
     s: crate::ops::LinearShape,
 ) -> Result<[f64; 3], String> {
+    use crate::gpu::immediates::Pack;
     use crate::gpu::{DataBuffers, ModelBuffers};
     use crate::ops::Activation;
     let k = Kernels::with_variant(ctx, variant).map_err(|e| e.to_string())?;
@@ -207,9 +208,13 @@ pub fn matmul_products(
                             params.len() - s.outputs,
                             s,
                             Activation::default(),
+                            &Pack::SOLO,
                         ),
-                        1 => k.linear_backward_data(pass, x, y, 0, x, s, None),
-                        _ => k.linear_backward_weight(pass, 0, params.len() - s.outputs, y, x, s),
+                        1 => k.linear_backward_data(pass, x, y, 0, x, s, None, &Pack::SOLO),
+                        _ => {
+                            let db = params.len() - s.outputs;
+                            k.linear_backward_weight(pass, 0, db, y, x, s, &Pack::SOLO)
+                        }
                     }
                 }
             })?;

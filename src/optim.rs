@@ -2,12 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The discriminants are the `kind` of optimizer.wgsl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
-    Sgd,
-    Adam,
-    Rmsprop,
+    Sgd = 0,
+    Adam = 1,
+    Rmsprop = 2,
 }
 
 impl OptimizerKind {

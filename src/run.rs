@@ -220,7 +220,7 @@ impl Session {
         let split = self.split(c)?;
         let slots = crate::train::loss_slots(&split, c.batch_size);
         let layout = crate::model::ParamLayout::new(&c.spec());
-        crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots)
+        crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots, 1)
             .map_err(|e| e.to_string())
     }
 
@@ -301,7 +301,7 @@ pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<S
         Some(ck) => {
             let mut state = trainer.net.state.init(&trainer.net.params);
             state[trainer.net.state.saved()].copy_from_slice(&ck.state);
-            trainer.net.write(&s.ctx, &ck.params, &state);
+            trainer.net.write(&s.ctx, 0, &ck.params, &state);
             trainer.steps_done = ck.steps_done;
             metrics = ck.metrics;
         }
@@ -439,8 +439,8 @@ impl Epochs<'_> {
             let ck = Checkpoint {
                 epochs_done: metrics.len(),
                 steps_done: t.steps_done,
-                params: t.net.read_params(ctx)?,
-                state: t.net.read_state(ctx)?[t.net.state.saved()].to_vec(),
+                params: t.net.read_params(ctx, 0)?,
+                state: t.net.read_state(ctx, 0)?[t.net.state.saved()].to_vec(),
                 metrics: metrics.clone(),
             };
             checkpoint::save(&self.dir.join(CHECKPOINT), &ck)?;
@@ -461,8 +461,8 @@ impl Epochs<'_> {
     ) -> Result<Summary, TrainError> {
         let ctx = &self.s.ctx;
         let test = t.evaluate(true)?;
-        let params = t.net.read_params(ctx)?;
-        let state = t.net.read_state(ctx)?;
+        let params = t.net.read_params(ctx, 0)?;
+        let state = t.net.read_state(ctx, 0)?;
         let bytes = output::model_bytes(
             &t.net.params,
             &t.net.state,
@@ -519,6 +519,6 @@ pub fn eval(
     let mut full_state = trainer.net.state.init(&trainer.net.params);
     let saved = state_layout.saved();
     full_state[saved.clone()].copy_from_slice(&state[saved]);
-    trainer.net.write(&s.ctx, &params, &full_state);
+    trainer.net.write(&s.ctx, 0, &params, &full_state);
     trainer.evaluate(true).map_err(|e| s.gpu_error(e))
 }

@@ -3,7 +3,7 @@
 
 use crate::data::{Fashion, Images, Split};
 use crate::fault::EpochFaults;
-use crate::gpu::network::{GpuNetwork, Step};
+use crate::gpu::network::{GpuNetwork, MemberInit, Step};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::model::{Init, ParamLayout, Spec};
 use crate::optim::{Hyper, OptimizerKind};
@@ -216,10 +216,24 @@ impl<'a> Trainer<'a> {
         let rows = config.batch_size;
         let eval_max = split.val_idx.len().max(split.test_idx.len());
         let slots = loss_slots(split, rows);
-        GpuNetwork::fits(ctx, &layout, rows, slots)?;
-        let params = layout.init(config.init, config.seed);
-        let net = GpuNetwork::new(ctx, kernels, &spec, &params, rows, slots, eval_max)?;
+        GpuNetwork::fits(ctx, &layout, rows, slots, 1)?;
+        let member = MemberInit {
+            params: layout.init(config.init, config.seed),
+            hyper: config.hyper(),
+            dropout: config.dropout,
+            seed: config.seed as u32,
+        };
         let indices = [&split.train_idx[..], &split.val_idx].concat();
+        let net = GpuNetwork::new(
+            ctx,
+            kernels,
+            &spec,
+            &[member],
+            rows,
+            slots,
+            eval_max,
+            indices.len(),
+        )?;
         let layout = &kernels.data_layout;
         Ok(Trainer {
             ctx,
@@ -325,8 +339,6 @@ impl<'a> Trainer<'a> {
 
     /// Steps `steps` of the epoch into one compute pass.
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: std::ops::Range<usize>) {
-        let hyper = self.config.hyper();
-        let seed = self.config.seed as u32;
         let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
         pass.set_bind_group(1, &self.train_data.bind_group, &[]);
@@ -337,8 +349,7 @@ impl<'a> Trainer<'a> {
                 step: self.steps_done,
                 slot: s,
             };
-            self.net
-                .encode_train_step(self.kernels, &mut pass, &hyper, seed, step);
+            self.net.encode_train_step(self.kernels, &mut pass, step);
             self.steps_done += 1;
         }
     }
@@ -377,7 +388,7 @@ impl<'a> Trainer<'a> {
                 report(done, loss / rows as f64);
             }
         }
-        let slots = self.net.read_slots(self.ctx, s.counts.steps)?;
+        let slots = self.net.read_slots(self.ctx, 0, s.counts.steps)?;
         let counts = EpochCounts {
             host_waits: 1,
             ..s.counts
@@ -404,13 +415,14 @@ impl<'a> Trainer<'a> {
             pass.set_bind_group(1, &data.bind_group, &[]);
             for c in 0..batches {
                 let start = c * b;
-                self.net
-                    .encode_eval_batch(k, &mut pass, base + start, b.min(n - start), c, start);
+                let rows = b.min(n - start);
+                let net = &self.net;
+                net.encode_eval_batch(k, &mut pass, base + start, rows, c, start, test);
             }
         }
         ctx.queue.submit([encoder.finish()]);
-        let slots = self.net.read_slots(ctx, batches)?;
-        let preds = self.net.read_preds(ctx, n)?;
+        let slots = self.net.read_slots(ctx, 0, batches)?;
+        let preds = self.net.read_preds(ctx, 0, n)?;
         ctx.check()?;
         let resident = if test {
             &self.data.test

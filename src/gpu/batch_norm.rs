@@ -1,6 +1,6 @@
 //! Wrappers for `shaders/batch_norm.wgsl`.
 
-use super::immediates::BatchNorm;
+use super::immediates::{BatchNorm, Epilogue, Pack};
 use super::kernels::Kernel;
 use super::shaders::BATCH_NORM_COLS;
 use super::Kernels;
@@ -20,6 +20,7 @@ pub struct BatchNormAt {
     pub gamma: usize,
     /// state: running_mean, running_var, batch mean, batch inv_std, [features] each
     pub stats: usize,
+    pub pack: Pack,
 }
 
 impl BatchNormAt {
@@ -34,7 +35,10 @@ impl BatchNormAt {
             use_running: u32::from(use_running),
             momentum: BN_MOMENTUM,
             eps: BN_EPS,
-            act: act.into(),
+            acts_ms: self.pack.acts,
+            params_ms: self.pack.params,
+            state_ms: self.pack.state,
+            act: Epilogue::new(act, &self.pack),
         }
     }
 }
@@ -49,7 +53,7 @@ impl Kernels {
     pub fn batch_norm_stats(&self, pass: &mut wgpu::ComputePass<'_>, at: &BatchNormAt) {
         let imm = at.immediates(false, Activation::default());
         let k = &self.batch_norm_stats;
-        self.dispatch(pass, k, &imm, reduce_invocations(k, at));
+        self.dispatch(pass, k, &imm, reduce_invocations(k, at), &at.pack);
     }
 
     /// out = act(gamma (z - mean) inv_std + beta), with batch statistics in training and
@@ -67,6 +71,7 @@ impl Kernels {
             &self.batch_norm_apply,
             &imm,
             (at.rows * at.features) as u32,
+            &at.pack,
         );
     }
 
@@ -78,6 +83,7 @@ impl Kernels {
             &self.batch_norm_backward_reduce,
             &imm,
             reduce_invocations(&self.batch_norm_backward_reduce, at),
+            &at.pack,
         );
     }
 
@@ -89,6 +95,7 @@ impl Kernels {
             &self.batch_norm_backward_apply,
             &imm,
             (at.rows * at.features) as u32,
+            &at.pack,
         );
     }
 }

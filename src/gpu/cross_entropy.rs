@@ -1,6 +1,6 @@
 //! Wrapper for `shaders/cross_entropy.wgsl`.
 
-use super::immediates::CrossEntropy;
+use super::immediates::{CrossEntropy, Pack};
 use super::Kernels;
 
 /// Where the loss of one batch reads and writes (f32/u32 word offsets).
@@ -17,6 +17,7 @@ pub struct CrossEntropyAt {
     pub preds: usize,
     /// state: loss sum and correct count, two floats
     pub slot: usize,
+    pub pack: Pack,
 }
 
 impl Kernels {
@@ -30,13 +31,11 @@ impl Kernels {
             pred_off: at.preds as u32,
             slot_off: at.slot as u32,
             write_grad: u32::from(at.grad.is_some()),
+            acts_ms: at.pack.acts,
+            ints_ms: at.pack.ints,
+            state_ms: at.pack.state,
         };
-        // one workgroup
-        self.dispatch(
-            pass,
-            &self.cross_entropy,
-            &imm,
-            self.cross_entropy.workgroup,
-        );
+        let one_workgroup = self.cross_entropy.workgroup;
+        self.dispatch(pass, &self.cross_entropy, &imm, one_workgroup, &at.pack);
     }
 }

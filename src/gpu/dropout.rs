@@ -1,6 +1,6 @@
 //! Wrapper for `shaders/dropout.wgsl` (the unfused form; training fuses the mask).
 
-use super::immediates::Dropout;
+use super::immediates::{Dropout, Epilogue, Pack};
 use super::Kernels;
 use crate::ops::{Activation, DropoutMask};
 
@@ -14,17 +14,21 @@ impl Kernels {
         src: usize,
         n: usize,
         mask: DropoutMask,
+        pack: &Pack,
     ) {
         let imm = Dropout {
             n: n as u32,
             src_off: src as u32,
             dst_off: dst as u32,
-            mask: Activation {
-                relu: false,
-                dropout: Some(mask),
-            }
-            .into(),
+            acts_ms: pack.acts,
+            mask: Epilogue::new(
+                Activation {
+                    relu: false,
+                    dropout: Some(mask),
+                },
+                pack,
+            ),
         };
-        self.dispatch(pass, &self.dropout, &imm, n as u32);
+        self.dispatch(pass, &self.dropout, &imm, n as u32, pack);
     }
 }

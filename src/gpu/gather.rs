@@ -1,12 +1,13 @@
 //! Wrapper for `shaders/gather.wgsl`.
 
-use super::immediates::Gather;
+use super::immediates::{Gather, Pack};
 use super::Kernels;
 use crate::ops::{PIXEL_MEAN, PIXEL_STD};
 
 impl Kernels {
     /// acts[x..] <- normalised images `indices[index_off..index_off + rows]` of the bound
-    /// dataset, [rows, 784], x a multiple of 4; ints[labels..] <- their labels.
+    /// dataset, [rows, 784], x a multiple of 4; ints[labels..] <- their labels; for each
+    /// member of `pack`.
     pub fn gather(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -14,6 +15,7 @@ impl Kernels {
         labels: usize,
         index_off: usize,
         rows: usize,
+        pack: &Pack,
     ) {
         assert!(
             x.is_multiple_of(4),
@@ -26,12 +28,16 @@ impl Kernels {
             label_off: labels as u32,
             mean: PIXEL_MEAN,
             inv_std: 1.0 / PIXEL_STD,
+            index_ms: pack.indices,
+            acts_ms: pack.acts,
+            ints_ms: pack.ints,
         };
         self.dispatch(
             pass,
             &self.gather,
             &imm,
             (rows * crate::model::INPUTS / 4) as u32,
+            pack,
         );
     }
 }

@@ -40,7 +40,9 @@ macro_rules! immediates {
 
 immediates! {
     /// The fused epilogue of a product or a batch norm (common.wgsl): ReLU, then dropout
-    /// by the hash counter (seed, step, layer); threshold 0 skips the dropout.
+    /// by the hash counter (seed, step, layer); threshold 0 skips the dropout. With
+    /// per_member != 0 (and dropout on), threshold, scale and seed are the member's, from
+    /// its settings (`Member`, at the end of its region of ints, `ints_ms` words apart).
     struct Epilogue {
         relu: u32,
         drop_threshold: u32,
@@ -48,6 +50,21 @@ immediates! {
         seed: u32,
         step: u32,
         layer: u32,
+        per_member: u32,
+        ints_ms: u32,
+    }
+
+    /// A pack member's own settings, the last MEMBER_WORDS words of its region of the ints
+    /// buffer (u32, so that no float's bits pass through a float load).
+    struct Member {
+        drop_threshold: u32,
+        drop_scale: f32,
+        seed: u32,
+        kind: u32,
+        lr: f32,
+        momentum: f32,
+        weight_decay: f32,
+        pad: u32,
     }
 
     /// gather.wgsl
@@ -58,6 +75,9 @@ immediates! {
         label_off: u32,
         mean: f32,
         inv_std: f32,
+        index_ms: u32,
+        acts_ms: u32,
+        ints_ms: u32,
     }
 
     /// linear.wgsl and linear_subgroup.wgsl
@@ -73,6 +93,10 @@ immediates! {
         b_sn: u32,
         c_off: u32,
         aux_off: u32,
+        a_ms: u32,
+        b_ms: u32,
+        c_ms: u32,
+        aux_ms: u32,
         act: Epilogue,
     }
 
@@ -87,6 +111,9 @@ immediates! {
         use_running: u32,
         momentum: f32,
         eps: f32,
+        acts_ms: u32,
+        params_ms: u32,
+        state_ms: u32,
         act: Epilogue,
     }
 
@@ -95,6 +122,7 @@ immediates! {
         n: u32,
         src_off: u32,
         dst_off: u32,
+        acts_ms: u32,
         mask: Epilogue,
     }
 
@@ -108,21 +136,73 @@ immediates! {
         pred_off: u32,
         slot_off: u32,
         write_grad: u32,
+        acts_ms: u32,
+        ints_ms: u32,
+        state_ms: u32,
     }
 
-    /// optimizer.wgsl
+    /// optimizer.wgsl; with per_member != 0, kind, lr, momentum and weight decay are the
+    /// member's (`Member`)
     struct Optim {
         n: u32,
         param_off: u32,
         state_off: u32,
+        kind: u32,
         lr: f32,
         weight_decay: f32,
         momentum: f32,
-        beta1: f32,
-        beta2: f32,
+        adam_beta1: f32,
+        adam_beta2: f32,
+        rmsprop_alpha: f32,
         eps: f32,
         bias_correction1: f32,
         bias_correction2_sqrt: f32,
+        params_ms: u32,
+        state_ms: u32,
+        ints_ms: u32,
+        per_member: u32,
+    }
+}
+
+/// Words of a member's settings record.
+pub const MEMBER_WORDS: usize = std::mem::size_of::<Member>() / 4;
+
+/// How a dispatch covers the members of a pack: their count (the grid's z), per buffer the
+/// words from one member's region to the next, and whether each member's settings come from
+/// its `Member` record (a pack of several) or from the immediates (one network alone, which
+/// then pays no loads for them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pack {
+    pub members: u32,
+    pub params: u32,
+    pub acts: u32,
+    pub state: u32,
+    pub ints: u32,
+    pub indices: u32,
+    pub per_member: bool,
+}
+
+impl Pack {
+    /// One network whose every tensor sits at the offsets given.
+    pub const SOLO: Pack = Pack {
+        members: 1,
+        params: 0,
+        acts: 0,
+        state: 0,
+        ints: 0,
+        indices: 0,
+        per_member: false,
+    };
+}
+
+impl Epilogue {
+    /// The words of `a` for the members of `pack`.
+    pub(crate) fn new(a: crate::ops::Activation, pack: &Pack) -> Self {
+        Epilogue {
+            per_member: u32::from(pack.per_member),
+            ints_ms: pack.ints,
+            ..a.into()
+        }
     }
 }
 
@@ -142,6 +222,8 @@ impl From<crate::ops::Activation> for Epilogue {
             seed: d.seed,
             step: d.step,
             layer: d.layer,
+            per_member: 0,
+            ints_ms: 0,
         }
     }
 }

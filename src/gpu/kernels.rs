@@ -1,6 +1,7 @@
 //! Pipelines for every entry point, made once per context, and the dispatch helper.
 
 use super::context::IMMEDIATE_BYTES;
+use super::immediates::Pack;
 use super::shaders::{CpuForm, Op};
 use super::{Context, GpuError, MatmulVariant};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +40,7 @@ pub struct Kernels {
     pub(crate) batch_norm_backward_apply: Kernel,
     pub(crate) dropout: Kernel,
     pub(crate) cross_entropy: Kernel,
-    pub(crate) sgd: Kernel,
-    pub(crate) adam: Kernel,
-    pub(crate) rmsprop: Kernel,
+    pub(crate) optimizer_step: Kernel,
     dispatches: AtomicU64,
     max_groups: u32,
     /// Timestamps around every dispatch, for `bench --profile` only.
@@ -218,9 +217,7 @@ impl Kernels {
             batch_norm_backward_apply: kernel(Op::BatchNorm, "batch_norm_backward_apply"),
             dropout: kernel(Op::Dropout, "dropout"),
             cross_entropy: kernel(Op::CrossEntropy, "cross_entropy"),
-            sgd: kernel(Op::Optimizer, "sgd"),
-            adam: kernel(Op::Optimizer, "adam"),
-            rmsprop: kernel(Op::Optimizer, "rmsprop"),
+            optimizer_step: kernel(Op::Optimizer, "optimizer_step"),
             model_layout,
             data_layout,
             variant,
@@ -234,32 +231,23 @@ impl Kernels {
         Ok(kernels)
     }
 
-    /// Dispatches `kernel` over at least `invocations` invocations (a 2D grid past the
-    /// per-dimension limit; kernels index with `flat_id` and skip the excess).
+    /// Dispatches `kernel` over at least `invocations` invocations for each of `pack`'s
+    /// members (a 2D grid past the per-dimension limit, kernels index with `flat_id` and
+    /// skip the excess; the members along z).
     pub(crate) fn dispatch<T: bytemuck::Pod>(
         &self,
         pass: &mut ComputePass<'_>,
         kernel: &Kernel,
         imm: &T,
         invocations: u32,
+        pack: &Pack,
     ) {
         let groups = invocations.div_ceil(kernel.workgroup).max(1);
         let x = groups.min(self.max_groups);
-        self.dispatch_grid(pass, kernel, imm, (x, groups.div_ceil(x)));
-    }
-
-    /// Dispatches `kernel` as an (x, y) grid of workgroups.
-    pub(crate) fn dispatch_grid<T: bytemuck::Pod>(
-        &self,
-        pass: &mut ComputePass<'_>,
-        kernel: &Kernel,
-        imm: &T,
-        (x, y): (u32, u32),
-    ) {
         let timing = self.profiler.as_ref().map(|p| p.begin(pass, kernel.name));
         pass.set_pipeline(&kernel.pipeline);
         pass.set_immediates(0, bytemuck::bytes_of(imm));
-        pass.dispatch_workgroups(x, y, 1);
+        pass.dispatch_workgroups(x, groups.div_ceil(x), pack.members);
         if let (Some(p), Some(at)) = (&self.profiler, timing) {
             p.end(pass, at);
         }

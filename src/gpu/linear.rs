@@ -1,6 +1,6 @@
 //! Wrappers for `shaders/linear.wgsl`. Offsets are in f32 words of the buffer named.
 
-use super::immediates::Linear;
+use super::immediates::{Epilogue, Linear, Pack};
 use super::Kernels;
 use crate::ops::{Activation, LinearShape};
 
@@ -30,6 +30,7 @@ impl Kernels {
         s: LinearShape,
         operands: &[usize],
         imm: &T,
+        pack: &Pack,
     ) {
         let (fwd, data, weight) = self.linear_uses_fast_form(s, operands);
         let (scalar, use_fast, (m, n), extra) = match product {
@@ -57,10 +58,12 @@ impl Kernels {
             kernel,
             imm,
             (m.div_ceil(tm) * n.div_ceil(tn) * per_block + extra) as u32,
+            pack,
         );
         if let Some(p) = &self.profiler {
             // 2 FLOPs per multiply-add
-            p.add_flops(2.0 * (s.rows * s.inputs * s.outputs) as f64);
+            let macs = s.rows * s.inputs * s.outputs * pack.members as usize;
+            p.add_flops(2.0 * macs as f64);
         }
     }
 
@@ -89,6 +92,7 @@ impl Kernels {
         b: usize,
         s: LinearShape,
         act: Activation,
+        pack: &Pack,
     ) {
         let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
         let imm = Linear {
@@ -103,9 +107,13 @@ impl Kernels {
             b_sn: i,
             c_off: y as u32,
             aux_off: b as u32,
-            act: act.into(),
+            a_ms: pack.acts,
+            b_ms: pack.params,
+            c_ms: pack.acts,
+            aux_ms: pack.params,
+            act: Epilogue::new(act, pack),
         };
-        self.dispatch_product(pass, Product::Forward, s, &[x, w], &imm);
+        self.dispatch_product(pass, Product::Forward, s, &[x, w], &imm, pack);
     }
 
     /// acts[dx] = acts[dy] params[w], then, with `input_act`, the backward of the ReLU and
@@ -121,6 +129,7 @@ impl Kernels {
         x: usize,
         s: LinearShape,
         input_act: Option<Activation>,
+        pack: &Pack,
     ) {
         let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
         let mut imm = Linear {
@@ -135,16 +144,21 @@ impl Kernels {
             b_sn: 1,
             c_off: dx as u32,
             aux_off: x as u32,
+            a_ms: pack.acts,
+            b_ms: pack.params,
+            c_ms: pack.acts,
+            aux_ms: pack.acts,
             ..Default::default()
         };
         if let Some(act) = input_act {
-            imm.act = act.into();
+            imm.act = Epilogue::new(act, pack);
             imm.act.relu = 1;
         }
-        self.dispatch_product(pass, Product::BackwardData, s, &[dy, w], &imm);
+        self.dispatch_product(pass, Product::BackwardData, s, &[dy, w], &imm, pack);
     }
 
     /// grads[dw] = acts[dy]^T acts[x] ([out, in]) and grads[db] = column sums of acts[dy].
+    #[allow(clippy::too_many_arguments)]
     pub fn linear_backward_weight(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -153,6 +167,7 @@ impl Kernels {
         dy: usize,
         x: usize,
         s: LinearShape,
+        pack: &Pack,
     ) {
         let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
         let imm = Linear {
@@ -167,8 +182,12 @@ impl Kernels {
             b_sn: 1,
             c_off: dw as u32,
             aux_off: db as u32,
+            a_ms: pack.acts,
+            b_ms: pack.acts,
+            c_ms: pack.params,
+            aux_ms: pack.params,
             ..Default::default()
         };
-        self.dispatch_product(pass, Product::BackwardWeight, s, &[dy, x], &imm);
+        self.dispatch_product(pass, Product::BackwardWeight, s, &[dy, x], &imm, pack);
     }
 }

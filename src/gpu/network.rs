@@ -4,40 +4,81 @@
 use super::batch_norm::BatchNormAt;
 use super::buffers::{read_words, ModelBuffers};
 use super::cross_entropy::CrossEntropyAt;
+use super::immediates::{Member, Pack, MEMBER_WORDS};
 use super::{Context, GpuError, Kernels};
-use crate::model::{Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
-use crate::ops::{Activation, LinearShape};
+use crate::model::{align4, Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
+use crate::ops::{Activation, DropoutMask, LinearShape};
 use crate::optim::Hyper;
 use wgpu::ComputePass;
 
+/// The networks of a pack's members (one for a solo run), side by side in one set of
+/// buffers: each buffer holds one region per member, `pack`'s stride apart, and every
+/// dispatch covers all members. Members share the shape and the batch; each has its own
+/// parameters, optimizer and settings, dropout, seed and data order.
 pub struct GpuNetwork {
+    /// The shared shape; its dropout is the largest member's (whether the plan has any).
     pub spec: Spec,
     pub params: ParamLayout,
     pub state: StateLayout,
     pub acts: ActLayout,
     pub plan: Plan,
     pub buffers: ModelBuffers,
-    /// ints: labels of the batch at 0, predictions from `preds_at` on.
+    pub pack: Pack,
+    /// Each member's optimizer settings and dropout seed; a network alone passes its own
+    /// as immediates (`Pack::per_member`).
+    pub settings: Vec<(Hyper, u32)>,
+    /// ints, per member: labels of the batch at 0, predictions from `preds_at` on (at
+    /// least a batch of them), and its settings (`Member`) in the last MEMBER_WORDS words.
     pub preds_at: usize,
 }
 
+/// One member of a pack: its initial parameters and its own settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberInit {
+    pub params: Vec<f32>,
+    pub hyper: Hyper,
+    pub dropout: f32,
+    /// Its dropout masks' seed.
+    pub seed: u32,
+}
+
+impl MemberInit {
+    fn settings(&self) -> Member {
+        let mask = DropoutMask {
+            p: self.dropout,
+            seed: self.seed,
+            step: 0,
+            layer: 0,
+        };
+        Member {
+            drop_threshold: mask.threshold(),
+            drop_scale: mask.scale(),
+            seed: self.seed,
+            kind: self.hyper.kind as u32,
+            lr: self.hyper.lr,
+            momentum: self.hyper.momentum,
+            weight_decay: self.hyper.weight_decay,
+            pad: 0,
+        }
+    }
+}
+
 /// What one walk of the plan needs beyond the network: the batch and its counters.
-struct Batch<'h> {
+struct Batch {
     index_off: usize,
     rows: usize,
-    seed: u32,
     step: u32,
     slot: usize,
     /// ints: where this batch's predictions go
     preds_at: usize,
-    /// Training only.
-    hyper: Option<&'h Hyper>,
+    /// Whether every member reads the one index list bound (the test set), not its own.
+    shared_indices: bool,
 }
 
 /// What changes from one training step to the next.
 #[derive(Clone, Copy, Debug)]
 pub struct Step {
-    /// Where the batch's image indices start in the bound index list.
+    /// Where the batch's image indices start in each member's index list.
     pub index_off: usize,
     pub rows: usize,
     /// Global 0-based step: the dropout counter; the optimizer's t is step + 1.
@@ -46,31 +87,74 @@ pub struct Step {
     pub slot: usize,
 }
 
+/// Words of each member's region of each buffer: the layouts' lengths, 4-aligned so that
+/// every member's tensors stay 16-byte aligned; `indices` is each member's index list.
+fn strides(
+    layouts: (&ParamLayout, &StateLayout, &ActLayout),
+    ints: usize,
+    indices: usize,
+    members: usize,
+) -> Pack {
+    let (p, s, a) = layouts;
+    Pack {
+        members: members as u32,
+        params: p.len as u32,
+        acts: align4(a.len) as u32,
+        state: align4(s.len) as u32,
+        ints: ints as u32,
+        indices: indices as u32,
+        per_member: members > 1,
+    }
+}
+
 impl GpuNetwork {
-    /// `rows` is the largest batch, `slots` the loss slots, `preds_kept` how many
-    /// predictions the ints buffer holds.
+    /// A pack of `members` (one for a solo run) of shape `spec`. `rows` is the largest
+    /// batch, `slots` the loss slots, `preds_kept` how many predictions each member keeps,
+    /// `index_list` the length of each member's index list.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &Context,
         kernels: &Kernels,
         spec: &Spec,
-        params: &[f32],
+        members: &[MemberInit],
         rows: usize,
         slots: usize,
         preds_kept: usize,
+        index_list: usize,
     ) -> Result<Self, GpuError> {
         let layout = ParamLayout::new(spec);
-        assert_eq!(params.len(), layout.len, "parameters match the spec");
-        Self::fits(ctx, &layout, rows, slots)?;
+        for m in members {
+            assert_eq!(m.params.len(), layout.len, "parameters match the spec");
+        }
+        Self::fits(ctx, &layout, rows, slots, members.len())?;
         let state = StateLayout::new(&layout, slots);
         let acts = ActLayout::new(&layout, rows);
+        // labels, predictions (a training step writes its batch's too), then the settings
+        let ints = rows + preds_kept.max(rows) + MEMBER_WORDS;
+        let pack = strides((&layout, &state, &acts), ints, index_list, members.len());
+        let mut params = Vec::with_capacity(members.len() * layout.len);
+        let mut st = vec![0.0; members.len() * pack.state as usize];
+        let mut int_words = vec![0u32; members.len() * ints];
+        let init = state.init(&layout);
+        for (i, m) in members.iter().enumerate() {
+            params.extend_from_slice(&m.params);
+            let at = i * pack.state as usize;
+            st[at..at + init.len()].copy_from_slice(&init);
+            let record = (i + 1) * ints - MEMBER_WORDS;
+            int_words[record..record + MEMBER_WORDS]
+                .copy_from_slice(bytemuck::cast_slice(&[m.settings()]));
+        }
+        let acts_len = members.len() * pack.acts as usize;
         let buffers = ModelBuffers::new(
             ctx,
             &kernels.model_layout,
-            params,
-            acts.len,
-            &state.init(&layout),
-            rows + preds_kept,
+            &params,
+            acts_len,
+            &st,
+            int_words.len(),
         )?;
+        ctx.queue
+            .write_buffer(&buffers.ints, 0, bytemuck::cast_slice(&int_words));
         Ok(GpuNetwork {
             spec: spec.clone(),
             params: layout,
@@ -78,20 +162,23 @@ impl GpuNetwork {
             acts,
             plan: Plan::new(spec),
             buffers,
+            pack,
+            settings: members.iter().map(|m| (m.hyper, m.seed)).collect(),
             preds_at: rows,
         })
     }
 
-    /// Checks that the buffers of a network fit the device's limits, before anything (on
-    /// the host or the device) is allocated for them.
+    /// Checks that the buffers of `members` networks fit the device's limits, before
+    /// anything (on the host or the device) is allocated for them.
     pub fn fits(
         ctx: &Context,
         layout: &ParamLayout,
         rows: usize,
         slots: usize,
+        members: usize,
     ) -> Result<(), GpuError> {
         let fix = "use a smaller --batch-size or --hidden";
-        let bytes = |words: usize| 4 * words as u64;
+        let bytes = |words: usize| 4 * (members * align4(words)) as u64;
         ctx.check_binding("the parameters", bytes(layout.len), fix)?;
         let acts = ActLayout::new(layout, rows);
         ctx.check_binding("the activations of one batch", bytes(acts.len), fix)?;
@@ -109,6 +196,7 @@ impl GpuNetwork {
             out: self.acts.at(out),
             gamma: lp.gamma.expect("a batch-norm layer"),
             stats: self.state.batch_norm[l].expect("a batch-norm layer"),
+            pack: self.pack,
         }
     }
 
@@ -126,10 +214,23 @@ impl GpuNetwork {
             inputs: layer(l).inputs,
             outputs: layer(l).outputs,
         };
-        let act = |e| Activation::of(e, self.spec.dropout, b.seed, b.step);
+        // a pack's members take their p and seed from their settings instead
+        let (hyper, seed) = self.settings[0];
+        let act = |e| Activation::of(e, self.spec.dropout, seed, b.step);
         let at = |a| self.acts.at(a);
+        let pack = &self.pack;
         match stage {
-            Stage::Gather => k.gather(pass, at(Act::Input), 0, b.index_off, b.rows),
+            Stage::Gather => {
+                let lists = if b.shared_indices {
+                    Pack {
+                        indices: 0,
+                        ..*pack
+                    }
+                } else {
+                    *pack
+                };
+                k.gather(pass, at(Act::Input), 0, b.index_off, b.rows, &lists)
+            }
             Stage::LinearForward {
                 layer: l,
                 x,
@@ -137,15 +238,8 @@ impl GpuNetwork {
                 epilogue,
             } => {
                 let lp = layer(l);
-                k.linear_forward(
-                    pass,
-                    at(y),
-                    at(x),
-                    lp.weight,
-                    lp.bias,
-                    shape(l),
-                    act(epilogue),
-                );
+                let act = act(epilogue);
+                k.linear_forward(pass, at(y), at(x), lp.weight, lp.bias, shape(l), act, pack);
             }
             Stage::BatchNormStats { layer: l } => {
                 k.batch_norm_stats(pass, &self.batch_norm_at(l, b.rows, Act::Output(l)))
@@ -168,6 +262,7 @@ impl GpuNetwork {
                     labels: 0,
                     preds: b.preds_at,
                     slot: self.state.slot(b.slot),
+                    pack: *pack,
                 };
                 k.cross_entropy(pass, &loss);
             }
@@ -179,7 +274,7 @@ impl GpuNetwork {
             }
             Stage::LinearBackwardWeight { layer: l, x } => {
                 let (lp, dy) = (layer(l), at(Act::Grad(l)));
-                k.linear_backward_weight(pass, lp.weight, lp.bias, dy, at(x), shape(l));
+                k.linear_backward_weight(pass, lp.weight, lp.bias, dy, at(x), shape(l), pack);
             }
             Stage::LinearBackwardData {
                 layer: l,
@@ -187,40 +282,34 @@ impl GpuNetwork {
                 epilogue,
             } => {
                 let (dx, dy) = (at(Act::Grad(l - 1)), at(Act::Grad(l)));
-                let input_act = Some(act(epilogue));
-                k.linear_backward_data(pass, dx, dy, layer(l).weight, at(x), shape(l), input_act);
+                let (w, input_act) = (layer(l).weight, Some(act(epilogue)));
+                k.linear_backward_data(pass, dx, dy, w, at(x), shape(l), input_act, pack);
             }
             Stage::OptimizerStep => {
-                let hyper = b
-                    .hyper
-                    .expect("a training batch has the optimizer's settings");
-                k.optimizer_step(pass, hyper, b.step + 1, self.params.len, 0);
+                // a pack's members take their rules from their settings instead
+                let moments = self.state.moments().0.start;
+                k.optimizer_step(pass, &hyper, b.step + 1, self.params.len, moments, pack);
             }
         }
     }
 
-    /// Gather, forward, loss, backward and update for one batch.
-    pub fn encode_train_step(
-        &self,
-        k: &Kernels,
-        pass: &mut ComputePass<'_>,
-        hyper: &Hyper,
-        seed: u32,
-        s: Step,
-    ) {
+    /// Gather, forward, loss, backward and update for one batch of every member.
+    pub fn encode_train_step(&self, k: &Kernels, pass: &mut ComputePass<'_>, s: Step) {
         let b = Batch {
             index_off: s.index_off,
             rows: s.rows,
-            seed,
             step: s.step,
             slot: s.slot,
             preds_at: self.preds_at,
-            hyper: Some(hyper),
+            shared_indices: false,
         };
         self.encode(k, pass, &self.plan.train, &b);
     }
 
-    /// Evaluation of one batch: loss into `slot`, predictions to ints[preds_at + pred_off..].
+    /// Evaluation of one batch of every member: loss into `slot`, predictions to
+    /// ints[preds_at + pred_off..]; with `shared_indices` every member reads the one index
+    /// list bound (the test set's), else its own.
+    #[allow(clippy::too_many_arguments)]
     pub fn encode_eval_batch(
         &self,
         k: &Kernels,
@@ -229,42 +318,62 @@ impl GpuNetwork {
         rows: usize,
         slot: usize,
         pred_off: usize,
+        shared_indices: bool,
     ) {
         let b = Batch {
             index_off,
             rows,
-            seed: 0,
             step: 0,
             slot,
             preds_at: self.preds_at + pred_off,
-            hyper: None,
+            shared_indices,
         };
         self.encode(k, pass, &self.plan.eval, &b);
     }
 
-    pub fn read_params(&self, ctx: &Context) -> Result<Vec<f32>, GpuError> {
-        read_words(ctx, &self.buffers.params, 0, self.params.len)
+    /// Member `m`'s parameters.
+    pub fn read_params(&self, ctx: &Context, m: usize) -> Result<Vec<f32>, GpuError> {
+        let at = m * self.pack.params as usize;
+        read_words(ctx, &self.buffers.params, at, self.params.len)
     }
 
-    pub fn read_state(&self, ctx: &Context) -> Result<Vec<f32>, GpuError> {
-        read_words(ctx, &self.buffers.state, 0, self.state.len)
+    /// Member `m`'s state.
+    pub fn read_state(&self, ctx: &Context, m: usize) -> Result<Vec<f32>, GpuError> {
+        let at = m * self.pack.state as usize;
+        read_words(ctx, &self.buffers.state, at, self.state.len)
     }
 
-    /// (loss sum, correct) of slots 0..n.
-    pub fn read_slots(&self, ctx: &Context, n: usize) -> Result<Vec<(f32, f32)>, GpuError> {
-        let v: Vec<f32> = read_words(ctx, &self.buffers.state, self.state.slot(0), 2 * n)?;
+    /// (loss sum, correct) of member `m`'s slots 0..n.
+    pub fn read_slots(
+        &self,
+        ctx: &Context,
+        m: usize,
+        n: usize,
+    ) -> Result<Vec<(f32, f32)>, GpuError> {
+        let at = m * self.pack.state as usize + self.state.slot(0);
+        let v: Vec<f32> = read_words(ctx, &self.buffers.state, at, 2 * n)?;
         Ok(v.chunks(2).map(|c| (c[0], c[1])).collect())
     }
 
-    pub fn read_preds(&self, ctx: &Context, n: usize) -> Result<Vec<u32>, GpuError> {
-        read_words(ctx, &self.buffers.ints, self.preds_at, n)
+    /// Member `m`'s first n predictions.
+    pub fn read_preds(&self, ctx: &Context, m: usize, n: usize) -> Result<Vec<u32>, GpuError> {
+        let at = m * self.pack.ints as usize + self.preds_at;
+        read_words(ctx, &self.buffers.ints, at, n)
     }
 
-    /// Replaces parameters and state (for resuming and loading a model).
-    pub fn write(&self, ctx: &Context, params: &[f32], state: &[f32]) {
-        ctx.queue
-            .write_buffer(&self.buffers.params, 0, bytemuck::cast_slice(params));
-        ctx.queue
-            .write_buffer(&self.buffers.state, 0, bytemuck::cast_slice(state));
+    /// Replaces member `m`'s parameters and state (for resuming and loading a model).
+    pub fn write(&self, ctx: &Context, m: usize, params: &[f32], state: &[f32]) {
+        let (p, s) = (m * self.pack.params as usize, m * self.pack.state as usize);
+        let q = &ctx.queue;
+        q.write_buffer(
+            &self.buffers.params,
+            4 * p as u64,
+            bytemuck::cast_slice(params),
+        );
+        q.write_buffer(
+            &self.buffers.state,
+            4 * s as u64,
+            bytemuck::cast_slice(state),
+        );
     }
 }

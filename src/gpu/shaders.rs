@@ -79,8 +79,12 @@ impl Op {
 
     /// The complete module source for this op, compiled for `variant`.
     pub fn source(self, variant: MatmulVariant) -> String {
+        let common = format!(
+            "const MEMBER_WORDS: u32 = {}u;\n{COMMON}",
+            super::immediates::MEMBER_WORDS
+        );
         if self != Op::Linear {
-            return format!("{}{COMMON}\n{}", self.constants(variant), self.text());
+            return format!("{}{common}\n{}", self.constants(variant), self.text());
         }
         let subgroup = if variant == MatmulVariant::Subgroup8 {
             LINEAR_SUBGROUP
@@ -88,7 +92,7 @@ impl Op {
             ""
         };
         format!(
-            "{}{COMMON}\n{}\n{subgroup}",
+            "{}{common}\n{}\n{subgroup}",
             self.constants(variant),
             self.text()
         )

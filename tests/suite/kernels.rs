@@ -12,11 +12,15 @@
 use crate::common::*;
 use mlp_gpu::gpu::batch_norm::BatchNormAt;
 use mlp_gpu::gpu::cross_entropy::CrossEntropyAt;
+use mlp_gpu::gpu::immediates::Pack;
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::ops::{Activation, DropoutMask, LinearShape};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
 use mlp_gpu::reference;
 use mlp_gpu::rng::Rng;
+
+/// Kernels run alone here, their settings from the immediates.
+const SOLO: Pack = Pack::SOLO;
 
 const MATMUL_ATOL: f32 = 1e-4;
 const MATMUL_RTOL: f32 = 1e-4;
@@ -138,7 +142,7 @@ fn linear_forward_case(act: Activation, what: &str) {
         acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
         let m = model(k, &params, &acts, &[], &[0.0], &[0]);
         run(&m, &no_data(k), |p| {
-            k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act)
+            k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act, &SOLO)
         });
         let v4 = k.linear_uses_fast_form(s, &[a_at[0], p_at[0]]).0;
         let got = read_f32(&m.acts, a_at[1], want.len());
@@ -207,7 +211,7 @@ fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
         acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
         let m = model(k, &params, &acts, &[], &[0.0], &[0]);
         run(&m, &no_data(k), |p| {
-            k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act)
+            k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act, &SOLO)
         });
         let v4 = k.linear_uses_fast_form(s, &[a_at[1], p_at[0]]).1;
         let got = read_f32(&m.acts, a_at[2], want.len());
@@ -266,7 +270,7 @@ fn linear_backward_weight_and_bias_match_reference() {
         // grads start as garbage: the kernel must overwrite, not accumulate
         let m = model(k, &vec![0.0; g_len], &acts, &vec![7.0; g_len], &[0.0], &[0]);
         run(&m, &no_data(k), |p| {
-            k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s)
+            k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s, &SOLO)
         });
         let v4 = k.linear_uses_fast_form(s, &[a_at[1], a_at[0]]).2;
         let what = format!("{} {} {s:?}", variant.name(), form(variant, v4));
@@ -322,7 +326,7 @@ fn gather_normalises_images_and_labels_through_indices() {
             &[0.0],
             &vec![0; 2 + rows],
         );
-        run(&m, &d, |p| k.gather(p, 4, 2, off, rows));
+        run(&m, &d, |p| k.gather(p, 4, 2, off, rows, &SOLO));
         let (mut x, mut y) = (vec![0.0; rows * 784], vec![0; rows]);
         reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
         assert_close(
@@ -351,7 +355,9 @@ fn dropout_mask_equals_cpu_mask_exactly() {
             &[0.0],
             &[0],
         );
-        run(&m, &no_data(k), |pass| k.dropout(pass, n, 0, n, mask));
+        run(&m, &no_data(k), |pass| {
+            k.dropout(pass, n, 0, n, mask, &SOLO)
+        });
         let got = read_f32(&m.acts, n, n);
         let mut want = vec![0.0; n];
         reference::dropout(&mut want, &x, mask);
@@ -428,6 +434,7 @@ fn batch_norm_training_forward_matches_reference() {
             dropout: Some(mask(0.2, 1)),
         };
         let at = BatchNormAt {
+            pack: SOLO,
             rows,
             features: f,
             z: 0,
@@ -480,6 +487,7 @@ fn batch_norm_evaluation_forward_uses_running_statistics() {
             dropout: None,
         };
         let at = BatchNormAt {
+            pack: SOLO,
             rows,
             features: f,
             z: 0,
@@ -521,6 +529,7 @@ fn batch_norm_backward_matches_reference() {
         reference::batch_norm_stats(&mut stats, &z, rows);
         let g = random(&mut Rng::new(99), z.len(), 1.0);
         let at = BatchNormAt {
+            pack: SOLO,
             rows,
             features: f,
             z: 0,
@@ -569,6 +578,7 @@ fn cross_entropy_case(rows: usize, classes: usize, logit_scale: f32, seed: u64) 
     let labels: Vec<u32> = (0..rows).map(|_| rng.below(classes) as u32).collect();
     let n = logits.len();
     let at = CrossEntropyAt {
+        pack: SOLO,
         rows,
         classes,
         logits: 0,
@@ -645,7 +655,9 @@ fn optimizer_case(kind: OptimizerKind, momentum: f32, weight_decay: f32) {
         ctx()
             .queue
             .write_buffer(&m.grads, 0, bytemuck::cast_slice(&grads));
-        run(&m, &no_data(k), |p| k.optimizer_step(p, &hyper, t, n, 0));
+        run(&m, &no_data(k), |p| {
+            k.optimizer_step(p, &hyper, t, n, 0, &SOLO)
+        });
         match kind {
             OptimizerKind::Sgd => reference::sgd(&mut params, &mut m1, &grads, &hyper),
             OptimizerKind::Adam => {

@@ -9,6 +9,7 @@ mod deps;
 mod faults;
 mod kernels;
 mod network;
+mod pack;
 mod pytorch;
 mod rng;
 mod shaders;

@@ -89,8 +89,6 @@ fn gpu_step_and_cpu_batch(
     gpu: &GpuNetwork,
     k: &mlp_gpu::gpu::Kernels,
     d: &mlp_gpu::gpu::DataBuffers,
-    hyper: &Hyper,
-    seed: u32,
     step: u32,
     off: usize,
     rows: usize,
@@ -102,9 +100,7 @@ fn gpu_step_and_cpu_batch(
         step,
         slot: step as usize,
     };
-    run(&gpu.buffers, d, |p| {
-        gpu.encode_train_step(k, p, hyper, seed, s)
-    });
+    run(&gpu.buffers, d, |p| gpu.encode_train_step(k, p, s));
     let mut x = vec![0.0; rows * 784];
     let mut y = vec![0; rows];
     reference::gather(&mut x, &mut y, pixels, labels, &indices[off..off + rows]);
@@ -115,8 +111,8 @@ fn gpu_step_and_cpu_batch(
 /// (its state buffer is the GPU's without the loss slots).
 fn sync_from_gpu(cpu: &mut Network, gpu: &GpuNetwork) {
     let c = ctx();
-    cpu.params = gpu.read_params(c).unwrap();
-    cpu.state = gpu.read_state(c).unwrap()[gpu.state.saved()].to_vec();
+    cpu.params = gpu.read_params(c, 0).unwrap();
+    cpu.state = gpu.read_state(c, 0).unwrap()[gpu.state.saved()].to_vec();
 }
 
 /// One training step on the GPU and the same step on the CPU from the same state, three
@@ -143,23 +139,14 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
     let indices: Vec<u32> = (0..200).rev().collect();
     let d = data(k, &pixels, &labels, &indices);
     let params = ParamLayout::new(&spec).init(Init::KaimingUniform, 4);
-    let gpu = GpuNetwork::new(ctx(), k, &spec, &params, rows, 4, 0).unwrap();
-    let mut cpu = Network::new(spec.clone(), params);
     let seed = 77;
+    let gpu = solo_network(k, &spec, params.clone(), hyper, seed, rows, 4, 0, 200);
+    let mut cpu = Network::new(spec.clone(), params);
     for step in 0..3u32 {
         sync_from_gpu(&mut cpu, &gpu);
         let off = step as usize * rows;
-        let (x, y) = gpu_step_and_cpu_batch(
-            &gpu,
-            k,
-            &d,
-            &hyper,
-            seed,
-            step,
-            off,
-            rows,
-            (&pixels, &labels, &indices),
-        );
+        let (x, y) =
+            gpu_step_and_cpu_batch(&gpu, k, &d, step, off, rows, (&pixels, &labels, &indices));
         let f = cpu.forward(&x, rows, true, seed, step);
         let mut dlogits = vec![0.0; rows * 10];
         let mut preds = vec![0; rows];
@@ -170,11 +157,11 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
         let cpu_loss = cpu.train_step(&x, &y, &hyper, seed, step).0;
         assert_eq!(loss, cpu_loss);
         let what = format!("{} {} step {step}", kind.name(), variant.name());
-        let (gpu_loss, _) = gpu.read_slots(ctx(), 4).unwrap()[step as usize];
+        let (gpu_loss, _) = gpu.read_slots(ctx(), 0, 4).unwrap()[step as usize];
         assert_close(&format!("{what} loss"), &[gpu_loss], &[loss], 1e-4, 1e-4);
         let gpu_grads = read_f32(&gpu.buffers.grads, 0, grads.len());
         assert_close(&format!("{what} gradients"), &gpu_grads, &grads, 1e-5, 1e-3);
-        let got = gpu.read_params(ctx()).unwrap();
+        let got = gpu.read_params(ctx(), 0).unwrap();
         for (i, g) in grads.iter().enumerate() {
             // the gradient tolerance above, carried through the update rule
             let d = g + hyper.weight_decay * before[i];
@@ -258,26 +245,17 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     let indices: Vec<u32> = (0..512).collect();
     let d = data(k, &pixels, &labels, &indices);
     let params = ParamLayout::new(&spec).init(Init::Pytorch, 0);
-    let gpu = GpuNetwork::new(ctx(), k, &spec, &params, rows, 20, 0).unwrap();
+    let gpu = solo_network(k, &spec, params.clone(), hyper, 5, rows, 20, 0, 512);
     let mut cpu = Network::new(spec.clone(), params);
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
-        let (x, y) = gpu_step_and_cpu_batch(
-            &gpu,
-            k,
-            &d,
-            &hyper,
-            5,
-            step,
-            off,
-            rows,
-            (&pixels, &labels, &indices),
-        );
+        let (x, y) =
+            gpu_step_and_cpu_batch(&gpu, k, &d, step, off, rows, (&pixels, &labels, &indices));
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
     }
     let gpu_losses: Vec<f32> = gpu
-        .read_slots(ctx(), 20)
+        .read_slots(ctx(), 0, 20)
         .unwrap()
         .iter()
         .map(|(l, _)| l / rows as f32)

@@ -6,7 +6,7 @@
 //! Kernel-against-twin tests cannot see a mistake the two share; these can.
 
 use crate::common::*;
-use mlp_gpu::gpu::network::{GpuNetwork, Step};
+use mlp_gpu::gpu::network::Step;
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{state_dict, Home, Init, ParamLayout, Spec, StateLayout};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
@@ -313,7 +313,18 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
         f.bytes("batch.labels"),
         &indices,
     );
-    let net = GpuNetwork::new(ctx(), k, &spec, &f.initial_params(c), rows, steps, rows).unwrap();
+    let (params, images) = (f.initial_params(c), indices.len());
+    let net = solo_network(
+        k,
+        &spec,
+        params,
+        c.hyper(),
+        c.seed,
+        rows,
+        steps,
+        rows,
+        images,
+    );
     let logits = |rows: usize| {
         let last = *net.acts.output.last().expect("layers");
         read_f32(&net.buffers.acts, last, rows * spec.classes)
@@ -327,26 +338,24 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
             step: s as u32,
             slot: s,
         };
-        run(&net.buffers, &d, |p| {
-            net.encode_train_step(k, p, &c.hyper(), c.seed, step)
-        });
+        run(&net.buffers, &d, |p| net.encode_train_step(k, p, step));
         t.logits.push(logits(rows));
         if s == 0 {
             t.grads = read_f32(&net.buffers.grads, 0, net.params.len);
         }
     }
     t.losses = net
-        .read_slots(ctx(), steps)
+        .read_slots(ctx(), 0, steps)
         .unwrap()
         .iter()
         .map(|l| l.0)
         .collect();
-    t.params = net.read_params(ctx()).unwrap();
-    t.state = net.read_state(ctx()).unwrap();
+    t.params = net.read_params(ctx(), 0).unwrap();
+    t.state = net.read_state(ctx(), 0).unwrap();
     let (params, state) = f.final_state(c);
-    net.write(ctx(), &params, &state);
+    net.write(ctx(), 0, &params, &state);
     run(&net.buffers, &d, |p| {
-        net.encode_eval_batch(k, p, 0, rows, 0, 0)
+        net.encode_eval_batch(k, p, 0, rows, 0, 0, false)
     });
     t.eval_logits = logits(rows);
     t

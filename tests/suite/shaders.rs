@@ -102,8 +102,9 @@ fn wgsl_struct(
 }
 
 /// Every `var<immediate>` struct, and every struct nested in one, has a Rust twin in
-/// gpu::immediates with the same name, size and fields at the same offsets; and every Rust
-/// twin is used by some shader.
+/// gpu::immediates with the same name, size and fields at the same offsets; so has every
+/// other WGSL struct of that name (the pack member's settings, read from ints); and every
+/// Rust twin is used by some shader.
 #[test]
 fn every_immediates_struct_matches_its_rust_twin() {
     let rust = mlp_gpu::gpu::immediates::layouts();
@@ -113,13 +114,19 @@ fn every_immediates_struct_matches_its_rust_twin() {
             let (module, _) = validate(op, variant);
             let mut layouter = naga::proc::Layouter::default();
             layouter.update(module.to_ctx()).unwrap();
-            let mut pending: Vec<_> = module
+            let immediates: Vec<_> = module
                 .global_variables
                 .iter()
                 .filter(|(_, v)| v.space == naga::AddressSpace::Immediate)
                 .map(|(_, v)| v.ty)
                 .collect();
-            assert_eq!(pending.len(), 1, "{}: one var<immediate>", op.file());
+            assert_eq!(immediates.len(), 1, "{}: one var<immediate>", op.file());
+            let mut pending = immediates.clone();
+            let named = module.types.iter().filter(|(_, t)| {
+                let is_struct = matches!(t.inner, naga::TypeInner::Struct { .. });
+                is_struct && rust.iter().any(|l| Some(l.wgsl) == t.name.as_deref())
+            });
+            pending.extend(named.map(|(h, _)| h));
             while let Some(ty) = pending.pop() {
                 let (name, size, fields) = wgsl_struct(&module, &layouter, ty);
                 let twin = rust

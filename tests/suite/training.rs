@@ -70,8 +70,8 @@ fn chunked_epoch_equals_step_by_step_epoch() {
         }
         results.push((
             losses,
-            t.net.read_params(ctx()).unwrap(),
-            t.net.read_state(ctx()).unwrap(),
+            t.net.read_params(ctx(), 0).unwrap(),
+            t.net.read_state(ctx(), 0).unwrap(),
         ));
     }
     assert!(results[0].0.iter().all(|l| l.is_finite()));
@@ -156,7 +156,7 @@ fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
         }
         let (val, test) = (a.evaluate(false).unwrap(), a.evaluate(true).unwrap());
         let (loss, _) = a.train_epoch(1, None).unwrap();
-        (val, test, loss, a.net.read_params(ctx()).unwrap())
+        (val, test, loss, a.net.read_params(ctx(), 0).unwrap())
     };
     assert_eq!(run(false), run(true));
 }

@@ -5,7 +5,10 @@
 pub mod cli;
 
 use mlp_gpu::gpu::buffers::read_words;
+use mlp_gpu::gpu::network::{GpuNetwork, MemberInit};
 use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
+use mlp_gpu::model::Spec;
+use mlp_gpu::optim::Hyper;
 use mlp_gpu::rng::Rng;
 use std::sync::OnceLock;
 
@@ -58,6 +61,40 @@ pub fn variants() -> Vec<MatmulVariant> {
         run
     })
     .clone()
+}
+
+/// One network alone on the GPU, as a run makes it (its optimizer, dropout p and seed in its
+/// member record): `rows` the largest batch, `slots` loss slots, `preds_kept` predictions
+/// and an index list of `index_list` images.
+#[allow(clippy::too_many_arguments)]
+pub fn solo_network(
+    k: &Kernels,
+    spec: &Spec,
+    params: Vec<f32>,
+    hyper: Hyper,
+    seed: u32,
+    rows: usize,
+    slots: usize,
+    preds_kept: usize,
+    index_list: usize,
+) -> GpuNetwork {
+    let member = MemberInit {
+        params,
+        hyper,
+        dropout: spec.dropout,
+        seed,
+    };
+    GpuNetwork::new(
+        ctx(),
+        k,
+        spec,
+        &[member],
+        rows,
+        slots,
+        preds_kept,
+        index_list,
+    )
+    .expect("the network fits")
 }
 
 pub fn random(rng: &mut Rng, n: usize, bound: f32) -> Vec<f32> {
