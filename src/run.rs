@@ -404,10 +404,10 @@ impl Epochs<'_> {
             let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
             let trained = t.train_epoch(epoch, shown);
             bar.finish_and_clear();
-            let (train_loss, _) = trained?;
+            let train_loss = trained?.0[0]; // a run is a pack of one
             let epoch_seconds = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let val = t.evaluate(false)?;
+            let val = t.evaluate(false)?.swap_remove(0);
             let m = EpochMetrics {
                 epoch: epoch + 1,
                 train_loss,
@@ -460,7 +460,7 @@ impl Epochs<'_> {
         status: Status,
     ) -> Result<Summary, TrainError> {
         let ctx = &self.s.ctx;
-        let test = t.evaluate(true)?;
+        let test = t.evaluate(true)?.swap_remove(0);
         let params = t.net.read_params(ctx, 0)?;
         let state = t.net.read_state(ctx, 0)?;
         let bytes = output::model_bytes(
@@ -520,5 +520,8 @@ pub fn eval(
     let saved = state_layout.saved();
     full_state[saved.clone()].copy_from_slice(&state[saved]);
     trainer.net.write(&s.ctx, 0, &params, &full_state);
-    trainer.evaluate(true).map_err(|e| s.gpu_error(e))
+    trainer
+        .evaluate(true)
+        .map(|mut e| e.swap_remove(0))
+        .map_err(|e| s.gpu_error(e))
 }

@@ -160,14 +160,18 @@ pub struct EpochCounts {
     pub encode_seconds: f64,
 }
 
+/// Trains a pack of runs in the same dispatches (a pack of one: a run alone). The members
+/// share the network's shape, batch norm, batch size and split; each has its own optimizer
+/// and settings, dropout, init and seed, hence its own data order and masks.
 pub struct Trainer<'a> {
     pub ctx: &'a Context,
     pub kernels: &'a Kernels,
-    pub config: TrainConfig,
+    /// The members' settings; the first's shape, batch size and epochs are everyone's.
+    pub configs: Vec<TrainConfig>,
     pub net: GpuNetwork,
     pub data: &'a Dataset,
-    /// The shared images with this trainer's own index lists: for training, the epoch's
-    /// permutation of train_idx then val_idx; for testing, test_idx.
+    /// The shared images with this trainer's own index lists: for training, per member, its
+    /// epoch's permutation of train_idx then val_idx; for testing, test_idx (one for all).
     pub train_data: DataBuffers,
     pub test_data: DataBuffers,
     pub train_idx: Vec<u32>,
@@ -204,6 +208,7 @@ fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
 }
 
 impl<'a> Trainer<'a> {
+    /// A run alone.
     pub fn new(
         ctx: &'a Context,
         kernels: &'a Kernels,
@@ -211,37 +216,57 @@ impl<'a> Trainer<'a> {
         config: TrainConfig,
         split: &Split,
     ) -> Result<Self, GpuError> {
-        let spec = config.spec();
+        Self::new_pack(ctx, kernels, data, vec![config], split)
+    }
+
+    /// The runs `configs`, which must share hidden sizes, batch norm and batch size, trained
+    /// as one pack on `split`.
+    pub fn new_pack(
+        ctx: &'a Context,
+        kernels: &'a Kernels,
+        data: &'a Dataset,
+        configs: Vec<TrainConfig>,
+        split: &Split,
+    ) -> Result<Self, GpuError> {
+        let first = &configs[0];
+        let shared = |c: &TrainConfig| {
+            (&c.hidden, c.batch_norm, c.batch_size)
+                == (&first.hidden, first.batch_norm, first.batch_size)
+        };
+        assert!(
+            configs.iter().all(shared),
+            "a pack's members share their shape and batch"
+        );
+        let max_p = configs.iter().map(|c| c.dropout).fold(0.0, f32::max);
+        let spec = Spec::new(first.hidden.clone(), first.batch_norm, max_p);
         let layout = ParamLayout::new(&spec);
-        let rows = config.batch_size;
+        let rows = first.batch_size;
         let eval_max = split.val_idx.len().max(split.test_idx.len());
         let slots = loss_slots(split, rows);
-        GpuNetwork::fits(ctx, &layout, rows, slots, 1)?;
-        let member = MemberInit {
-            params: layout.init(config.init, config.seed),
-            hyper: config.hyper(),
-            dropout: config.dropout,
-            seed: config.seed as u32,
-        };
-        let indices = [&split.train_idx[..], &split.val_idx].concat();
-        let net = GpuNetwork::new(
-            ctx,
-            kernels,
-            &spec,
-            &[member],
-            rows,
-            slots,
-            eval_max,
-            indices.len(),
-        )?;
+        GpuNetwork::fits(ctx, &layout, rows, slots, configs.len())?;
+        let members: Vec<MemberInit> = configs
+            .iter()
+            .map(|c| MemberInit {
+                params: layout.init(c.init, c.seed),
+                hyper: c.hyper(),
+                dropout: c.dropout,
+                seed: c.seed as u32,
+            })
+            .collect();
+        let list = [&split.train_idx[..], &split.val_idx].concat();
+        let (n, k) = (list.len(), configs.len());
+        let net = GpuNetwork::new(ctx, kernels, &spec, &members, rows, slots, eval_max, n)?;
         let layout = &kernels.data_layout;
         Ok(Trainer {
             ctx,
             kernels,
-            config,
+            configs,
             net,
             data,
-            train_data: data.train.buffers.with_indices(ctx, layout, &indices)?,
+            train_data: data
+                .train
+                .buffers
+                .with_indices(ctx, layout, &list.repeat(k))?,
             test_data: data
                 .test
                 .buffers
@@ -256,25 +281,30 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    fn batch_size(&self) -> usize {
+        self.configs[0].batch_size
+    }
+
     pub fn steps_per_epoch(&self) -> usize {
-        self.train_idx.len().div_ceil(self.config.batch_size)
+        self.train_idx.len().div_ceil(self.batch_size())
     }
 
     /// Rows of step `s` of an epoch (the last batch may be short).
     fn rows(&self, s: usize) -> usize {
-        let b = self.config.batch_size;
+        let b = self.batch_size();
         b.min(self.train_idx.len() - s * b)
     }
 
-    /// Trains one epoch (0-based `epoch`); returns the mean training loss per sample and
-    /// what it cost. With `progress`, each chunk's loss sums are also copied out and
-    /// `progress(steps done, mean loss so far)` runs as the GPU finishes each chunk (the host
-    /// polls for them once everything is submitted; the benchmark passes None).
+    /// Trains one epoch (0-based `epoch`) of every member; returns each member's mean
+    /// training loss per sample and what it cost. With `progress`, each chunk's loss sums
+    /// (the first member's) are also copied out and `progress(steps done, mean loss so far)`
+    /// runs as the GPU finishes each chunk (the host polls for them once everything is
+    /// submitted; the benchmark passes None).
     pub fn train_epoch(
         &mut self,
         epoch: usize,
         progress: Option<&dyn Fn(usize, f64)>,
-    ) -> Result<(f64, EpochCounts), TrainError> {
+    ) -> Result<(Vec<f64>, EpochCounts), TrainError> {
         let ctx = self.ctx;
         if self.faults.device_lost == Some(epoch + 1) {
             ctx.device.destroy();
@@ -294,14 +324,18 @@ impl<'a> Trainer<'a> {
         Ok((loss, counts))
     }
 
-    /// Writes the epoch's order and submits its steps in chunks, each chunk's loss slots
-    /// copied out when `with_progress`; never waits.
+    /// Writes each member's order for the epoch and submits its steps in chunks, each
+    /// chunk's loss slots copied out when `with_progress`; never waits.
     fn submit_epoch(&mut self, epoch: usize, with_progress: bool) -> Result<Submitted, TrainError> {
         let (ctx, k) = (self.ctx, self.kernels);
-        let order = epoch_order(&self.train_idx, self.config.seed, epoch);
-        let indices = &self.train_data.indices;
-        ctx.queue
-            .write_buffer(indices, 0, bytemuck::cast_slice(&order));
+        let list = (self.train_idx.len() + self.val_idx.len()) as u64;
+        for (m, c) in self.configs.iter().enumerate() {
+            let order = epoch_order(&self.train_idx, c.seed, epoch);
+            let at = 4 * m as u64 * list;
+            let indices = &self.train_data.indices;
+            ctx.queue
+                .write_buffer(indices, at, bytemuck::cast_slice(&order));
+        }
         let steps = self.steps_per_epoch();
         let mut s = Submitted {
             chunks: Vec::new(),
@@ -344,7 +378,7 @@ impl<'a> Trainer<'a> {
         pass.set_bind_group(1, &self.train_data.bind_group, &[]);
         for s in steps {
             let step = Step {
-                index_off: s * self.config.batch_size,
+                index_off: s * self.batch_size(),
                 rows: self.rows(s),
                 step: self.steps_done,
                 slot: s,
@@ -373,12 +407,12 @@ impl<'a> Trainer<'a> {
     }
 
     /// Reports each chunk's progress as the GPU finishes it, then reads the epoch's loss
-    /// sums: the one host wait of the epoch. Returns the mean loss.
+    /// sums of every member: the one host wait of the epoch. Returns the mean losses.
     fn read_epoch(
         &self,
         s: Submitted,
         progress: Option<&dyn Fn(usize, f64)>,
-    ) -> Result<(f64, EpochCounts), TrainError> {
+    ) -> Result<(Vec<f64>, EpochCounts), TrainError> {
         if let Some(report) = progress {
             let (mut loss, mut rows) = (0.0, 0);
             for (copy, submitted, done, chunk_rows) in s.chunks {
@@ -388,17 +422,19 @@ impl<'a> Trainer<'a> {
                 report(done, loss / rows as f64);
             }
         }
-        let slots = self.net.read_slots(self.ctx, 0, s.counts.steps)?;
+        let slots = self.net.read_slots(self.ctx, s.counts.steps)?;
         let counts = EpochCounts {
             host_waits: 1,
             ..s.counts
         };
-        let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
-        Ok((loss / self.train_idx.len() as f64, counts))
+        let n = self.train_idx.len() as f64;
+        let losses = slots.iter().map(|member| sum_losses(member) / n).collect();
+        Ok((losses, counts))
     }
 
-    /// Loss, accuracy and per-class accuracy on the validation or the test set.
-    pub fn evaluate(&self, test: bool) -> Result<Evaluation, GpuError> {
+    /// Loss, accuracy and per-class accuracy of every member on the validation or the
+    /// test set, all members in the same dispatches.
+    pub fn evaluate(&self, test: bool) -> Result<Vec<Evaluation>, GpuError> {
         let (ctx, k) = (self.ctx, self.kernels);
         let (data, base, idx) = if test {
             (&self.test_data, 0, &self.test_idx)
@@ -406,7 +442,7 @@ impl<'a> Trainer<'a> {
             (&self.train_data, self.train_idx.len(), &self.val_idx)
         };
         let n = idx.len();
-        let b = self.config.batch_size;
+        let b = self.batch_size();
         let batches = n.div_ceil(b);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
@@ -421,8 +457,8 @@ impl<'a> Trainer<'a> {
             }
         }
         ctx.queue.submit([encoder.finish()]);
-        let slots = self.net.read_slots(ctx, 0, batches)?;
-        let preds = self.net.read_preds(ctx, 0, n)?;
+        let slots = self.net.read_slots(ctx, batches)?;
+        let preds = self.net.read_preds(ctx, n)?;
         ctx.check()?;
         let resident = if test {
             &self.data.test
@@ -430,26 +466,39 @@ impl<'a> Trainer<'a> {
             &self.data.train
         };
         let labels: Vec<u8> = idx.iter().map(|&i| resident.labels[i as usize]).collect();
-        let mut correct = [0usize; 10];
-        let mut total = [0usize; 10];
-        for (p, &y) in preds.iter().zip(&labels) {
-            total[y as usize] += 1;
-            correct[y as usize] += usize::from(*p == u32::from(y));
-        }
-        let loss: f64 = slots.iter().map(|(l, _)| f64::from(*l)).sum();
-        let n = n.max(1) as f64;
-        Ok(Evaluation {
-            loss: loss / n,
-            accuracy: correct.iter().sum::<usize>() as f64 / n,
-            per_class: (0..10)
-                .map(|c| {
-                    if total[c] == 0 {
-                        0.0
-                    } else {
-                        correct[c] as f64 / total[c] as f64
-                    }
-                })
-                .collect(),
-        })
+        Ok(slots
+            .iter()
+            .zip(&preds)
+            .map(|(s, p)| evaluation(s, p, &labels))
+            .collect())
+    }
+}
+
+/// The sum of the loss sums of `slots`.
+fn sum_losses(slots: &[(f32, f32)]) -> f64 {
+    slots.iter().map(|(l, _)| f64::from(*l)).sum()
+}
+
+/// One member's evaluation from its loss slots and predictions.
+fn evaluation(slots: &[(f32, f32)], preds: &[u32], labels: &[u8]) -> Evaluation {
+    let mut correct = [0usize; 10];
+    let mut total = [0usize; 10];
+    for (p, &y) in preds.iter().zip(labels) {
+        total[y as usize] += 1;
+        correct[y as usize] += usize::from(*p == u32::from(y));
+    }
+    let n = labels.len().max(1) as f64;
+    Evaluation {
+        loss: sum_losses(slots) / n,
+        accuracy: correct.iter().sum::<usize>() as f64 / n,
+        per_class: (0..10)
+            .map(|c| {
+                if total[c] == 0 {
+                    0.0
+                } else {
+                    correct[c] as f64 / total[c] as f64
+                }
+            })
+            .collect(),
     }
 }

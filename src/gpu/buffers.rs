@@ -197,6 +197,44 @@ pub fn read_words<T: bytemuck::Pod>(
     read_mapped(ctx, &staging, submitted)
 }
 
+/// Copies the regions (word offset, length) of `buffer` to the host with one submit and one
+/// wait: a pack's per-member slots or predictions, read as one.
+pub fn read_regions<T: bytemuck::Pod>(
+    ctx: &Context,
+    buffer: &Buffer,
+    regions: &[(usize, usize)],
+) -> Result<Vec<Vec<T>>, GpuError> {
+    assert_eq!(std::mem::size_of::<T>(), 4);
+    let total: usize = regions.iter().map(|r| r.1).sum();
+    if total == 0 {
+        return Ok(regions.iter().map(|_| Vec::new()).collect());
+    }
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: 4 * total as u64,
+        usage: BufferUsages::MAP_READ | BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    let mut at = 0u64;
+    for &(offset, len) in regions {
+        let bytes = 4 * len as u64;
+        encoder.copy_buffer_to_buffer(buffer, 4 * offset as u64, &staging, at, bytes);
+        at += bytes;
+    }
+    let submitted = ctx.queue.submit([encoder.finish()]);
+    let all: Vec<T> = read_mapped(ctx, &staging, submitted)?;
+    let mut rest = &all[..];
+    Ok(regions
+        .iter()
+        .map(|&(_, len)| {
+            let (head, tail) = rest.split_at(len);
+            rest = tail;
+            head.to_vec()
+        })
+        .collect())
+}
+
 /// Maps a MAP_READ buffer whose copy went in submission `submitted`, waits for that
 /// submission only, and reads the buffer.
 pub fn read_mapped<T: bytemuck::Pod>(

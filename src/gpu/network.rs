@@ -2,7 +2,7 @@
 //! training step and of an evaluation batch as dispatches into one compute pass.
 
 use super::batch_norm::BatchNormAt;
-use super::buffers::{read_words, ModelBuffers};
+use super::buffers::{read_regions, read_words, ModelBuffers};
 use super::cross_entropy::CrossEntropyAt;
 use super::immediates::{Member, Pack, MEMBER_WORDS};
 use super::{Context, GpuError, Kernels};
@@ -343,22 +343,26 @@ impl GpuNetwork {
         read_words(ctx, &self.buffers.state, at, self.state.len)
     }
 
-    /// (loss sum, correct) of member `m`'s slots 0..n.
-    pub fn read_slots(
-        &self,
-        ctx: &Context,
-        m: usize,
-        n: usize,
-    ) -> Result<Vec<(f32, f32)>, GpuError> {
-        let at = m * self.pack.state as usize + self.state.slot(0);
-        let v: Vec<f32> = read_words(ctx, &self.buffers.state, at, 2 * n)?;
-        Ok(v.chunks(2).map(|c| (c[0], c[1])).collect())
+    /// (loss sum, correct) of slots 0..n, of every member (one host wait).
+    pub fn read_slots(&self, ctx: &Context, n: usize) -> Result<Vec<Vec<(f32, f32)>>, GpuError> {
+        let stride = self.pack.state as usize;
+        let regions: Vec<_> = (0..self.pack.members as usize)
+            .map(|m| (m * stride + self.state.slot(0), 2 * n))
+            .collect();
+        let words: Vec<Vec<f32>> = read_regions(ctx, &self.buffers.state, &regions)?;
+        Ok(words
+            .iter()
+            .map(|v| v.chunks(2).map(|c| (c[0], c[1])).collect())
+            .collect())
     }
 
-    /// Member `m`'s first n predictions.
-    pub fn read_preds(&self, ctx: &Context, m: usize, n: usize) -> Result<Vec<u32>, GpuError> {
-        let at = m * self.pack.ints as usize + self.preds_at;
-        read_words(ctx, &self.buffers.ints, at, n)
+    /// The first n predictions of every member (one host wait).
+    pub fn read_preds(&self, ctx: &Context, n: usize) -> Result<Vec<Vec<u32>>, GpuError> {
+        let stride = self.pack.ints as usize;
+        let regions: Vec<_> = (0..self.pack.members as usize)
+            .map(|m| (m * stride + self.preds_at, n))
+            .collect();
+        read_regions(ctx, &self.buffers.ints, &regions)
     }
 
     /// Replaces member `m`'s parameters and state (for resuming and loading a model).

@@ -157,7 +157,7 @@ fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
         let cpu_loss = cpu.train_step(&x, &y, &hyper, seed, step).0;
         assert_eq!(loss, cpu_loss);
         let what = format!("{} {} step {step}", kind.name(), variant.name());
-        let (gpu_loss, _) = gpu.read_slots(ctx(), 0, 4).unwrap()[step as usize];
+        let (gpu_loss, _) = gpu.read_slots(ctx(), 4).unwrap()[0][step as usize];
         assert_close(&format!("{what} loss"), &[gpu_loss], &[loss], 1e-4, 1e-4);
         let gpu_grads = read_f32(&gpu.buffers.grads, 0, grads.len());
         assert_close(&format!("{what} gradients"), &gpu_grads, &grads, 1e-5, 1e-3);
@@ -254,9 +254,7 @@ fn twenty_steps_agree(kind: OptimizerKind) {
             gpu_step_and_cpu_batch(&gpu, k, &d, step, off, rows, (&pixels, &labels, &indices));
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
     }
-    let gpu_losses: Vec<f32> = gpu
-        .read_slots(ctx(), 0, 20)
-        .unwrap()
+    let gpu_losses: Vec<f32> = gpu.read_slots(ctx(), 20).unwrap()[0]
         .iter()
         .map(|(l, _)| l / rows as f32)
         .collect();

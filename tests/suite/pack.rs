@@ -82,7 +82,7 @@ fn train(
             (
                 net.read_params(c, m).unwrap(),
                 net.read_state(c, m).unwrap(),
-                net.read_slots(c, m, STEPS).unwrap(),
+                net.read_slots(c, STEPS).unwrap().swap_remove(m),
             )
         })
         .collect()

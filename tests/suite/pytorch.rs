@@ -344,9 +344,7 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
             t.grads = read_f32(&net.buffers.grads, 0, net.params.len);
         }
     }
-    t.losses = net
-        .read_slots(ctx(), 0, steps)
-        .unwrap()
+    t.losses = net.read_slots(ctx(), steps).unwrap()[0]
         .iter()
         .map(|l| l.0)
         .collect();

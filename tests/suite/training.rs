@@ -3,6 +3,7 @@
 use crate::common::ctx;
 use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
+use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::rng::Rng;
 use mlp_gpu::train::{Dataset, TrainConfig, Trainer};
@@ -74,7 +75,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
             t.net.read_state(ctx(), 0).unwrap(),
         ));
     }
-    assert!(results[0].0.iter().all(|l| l.is_finite()));
+    assert!(results[0].0.iter().flatten().all(|l| l.is_finite()));
     assert_eq!(results[0], results[1]);
 }
 
@@ -88,7 +89,8 @@ fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
     t.chunk_steps = 16;
     let seen = std::cell::RefCell::new(Vec::new());
     let report = |steps: usize, loss: f64| seen.borrow_mut().push((steps, loss));
-    let (loss, counts) = t.train_epoch(0, Some(&report)).unwrap();
+    let (losses, counts) = t.train_epoch(0, Some(&report)).unwrap();
+    let loss = losses[0];
     let seen = seen.into_inner();
     assert_eq!(seen.len(), counts.submits);
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
@@ -159,4 +161,68 @@ fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
         (val, test, loss, a.net.read_params(ctx(), 0).unwrap())
     };
     assert_eq!(run(false), run(true));
+}
+
+/// A pack trained by one Trainer is its members trained alone, to the last bit: every
+/// epoch's loss, the validation and test evaluations, parameters and state; and a pack's
+/// step costs the dispatches of one run's.
+#[test]
+fn packed_trainer_members_equal_their_runs_alone() {
+    let k = Kernels::new(ctx()).unwrap();
+    let (data, split) = (data(&k), split());
+    let member = |optimizer, lr, dropout, init, seed| TrainConfig {
+        optimizer,
+        lr,
+        dropout,
+        init,
+        seed,
+        ..config()
+    };
+    let configs = vec![
+        member(OptimizerKind::Adam, 0.005, 0.2, Init::Pytorch, 3),
+        member(OptimizerKind::Sgd, 0.05, 0.0, Init::KaimingUniform, 4),
+        member(OptimizerKind::Rmsprop, 0.001, 0.3, Init::Pytorch, 5),
+        member(OptimizerKind::Adam, 0.01, 0.0, Init::KaimingUniform, 3),
+    ];
+    let train = |mut t: Trainer| {
+        let mut losses = Vec::new();
+        let mut dispatches = Vec::new();
+        for epoch in 0..2 {
+            let (l, counts) = t.train_epoch(epoch, None).unwrap();
+            losses.push(l);
+            dispatches.push(counts.dispatches);
+        }
+        let (val, test) = (t.evaluate(false).unwrap(), t.evaluate(true).unwrap());
+        let members = t.configs.len();
+        let net = &t.net;
+        let params: Vec<_> = (0..members)
+            .map(|m| net.read_params(ctx(), m).unwrap())
+            .collect();
+        let state: Vec<_> = (0..members)
+            .map(|m| net.read_state(ctx(), m).unwrap())
+            .collect();
+        (losses, val, test, params, state, dispatches)
+    };
+    let pack = train(Trainer::new_pack(ctx(), &k, &data, configs.clone(), &split).unwrap());
+    for (m, c) in configs.into_iter().enumerate() {
+        let alone = train(Trainer::new(ctx(), &k, &data, c, &split).unwrap());
+        let losses: Vec<f64> = pack.0.iter().map(|epoch| epoch[m]).collect();
+        assert_eq!(
+            losses,
+            alone.0.iter().map(|e| e[0]).collect::<Vec<_>>(),
+            "member {m}"
+        );
+        assert!(
+            losses.iter().all(|l| l.is_finite()),
+            "member {m}: {losses:?}"
+        );
+        assert_eq!(pack.1[m], alone.1[0], "member {m}: validation");
+        assert_eq!(pack.2[m], alone.2[0], "member {m}: test");
+        assert_eq!(pack.3[m], alone.3[0], "member {m}: parameters");
+        assert_eq!(pack.4[m], alone.4[0], "member {m}: state");
+        assert_eq!(
+            pack.5, alone.5,
+            "a pack's epoch dispatches as many as a run's"
+        );
+    }
 }
