@@ -13,7 +13,13 @@ pub struct BenchCase {
     pub batch_size: usize,
     pub batch_norm: bool,
     pub dropout: f32,
+    /// Runs trained together as one pack (seeds 0, 1, ...).
+    pub pack_size: usize,
+    /// The pack's epoch.
     pub epoch_seconds_median: f64,
+    /// The pack's epoch over its members: the cost of one run's epoch.
+    pub member_epoch_seconds_median: f64,
+    /// Of all members together.
     pub samples_per_second: f64,
     pub gflops: f64,
     pub dispatches_per_step: f64,
@@ -47,12 +53,17 @@ pub struct BenchOptions<'a> {
     pub adapter: Option<&'a str>,
     /// The matmul variant, if not the adapter's default.
     pub variant: Option<crate::gpu::MatmulVariant>,
+    /// Runs per pack, one case each.
+    pub pack_sizes: &'a [usize],
     pub profile: bool,
 }
 
 pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
+    if o.pack_sizes.contains(&0) {
+        return Err("--pack-size: give one or more positive pack sizes, e.g. 1,4,16".into());
+    }
     let session = crate::run::Session::open(o.data, o.adapter, o.variant)?;
-    let (ctx, kernels) = (&session.ctx, &session.kernels);
+    let ctx = &session.ctx;
     let profiled = if o.profile {
         let mut k = Kernels::new(ctx).map_err(|e| e.to_string())?;
         k.profiler = Some(crate::gpu::profile::Profiler::new(ctx).map_err(|e| e.to_string())?);
@@ -75,70 +86,94 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 ..TrainConfig::default()
             };
             crate::run::validate(&c)?;
-            let split = session.split(&c)?;
-            let mut t = session.trainer(&c)?;
-            let mut times = Vec::new();
-            let mut counts = Default::default();
-            for epoch in 0..=o.epochs {
-                let t0 = Instant::now();
-                let (_, n) = t.train_epoch(epoch, None).map_err(|e| e.to_string())?;
-                if epoch > 0 {
-                    times.push(t0.elapsed().as_secs_f64());
-                    counts = n;
-                }
+            for &pack in o.pack_sizes {
+                // timestamps are for one run's kernels
+                let profiled = profiled.as_ref().filter(|_| pack == 1);
+                let case = bench_case(&session, profiled, &c, pack, o.epochs)?;
+                eprintln!(
+                    "batch {batch_size:>4} {:<22} pack {pack:>2} {:.3} s/epoch ({:.3} per member)  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
+                    if batch_norm { "batch norm, dropout 0.2" } else { "plain" },
+                    case.epoch_seconds_median,
+                    case.member_epoch_seconds_median,
+                    case.samples_per_second,
+                    case.gflops,
+                    case.dispatches_per_step
+                );
+                cases.push(case);
             }
-            times.sort_by(f64::total_cmp);
-            let median = times[times.len() / 2];
-            let samples = t.train_idx.len() as f64;
-            let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
-            let (profile, profile_coverage) = match &profiled {
-                Some(pk) => {
-                    let rows = profile_epoch(&session, pk, &c, &split)?;
-                    let total: f64 = rows.iter().map(|r| r.seconds).sum();
-                    let coverage = total / median;
-                    if (coverage - 1.0).abs() > 0.1 {
-                        eprintln!(
-                            "warning: batch {batch_size}: the profiled kernels sum to {:.0}% of the epoch's wall time, outside the 10% check: the timestamps around every dispatch add time of their own on this adapter, so read the shares, not the absolute times",
-                            100.0 * coverage
-                        );
-                    }
-                    (Some(rows), Some(coverage))
-                }
-                None => (None, None),
-            };
-            let case = BenchCase {
-                adapter: ctx.adapter_name(),
-                batch_size,
-                batch_norm,
-                dropout,
-                epoch_seconds_median: median,
-                samples_per_second: samples / median,
-                gflops: flops / median / 1e9,
-                dispatches_per_step: counts.dispatches as f64 / counts.steps as f64,
-                submits_per_epoch: counts.submits,
-                host_waits_per_epoch: counts.host_waits,
-                encode_seconds_per_epoch: counts.encode_seconds,
-                peak_gpu_bytes: t.net.buffers.bytes()
-                    + t.data.train.buffers.bytes()
-                    + t.data.test.buffers.bytes()
-                    + t.train_data.indices.size()
-                    + t.test_data.indices.size(),
-                matmul_variant: kernels.variant.name().into(),
-                profile,
-                profile_coverage,
-            };
-            eprintln!(
-                "batch {batch_size:>4} {:<22} {:.3} s/epoch  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
-                if batch_norm { "batch norm, dropout 0.2" } else { "plain" },
-                case.epoch_seconds_median,
-                case.samples_per_second,
-                case.gflops,
-                case.dispatches_per_step
-            );
-            cases.push(case);
         }
     }
     Ok(cases)
+}
+
+/// One case: `pack` runs of `c` (seeds 0, 1, ...) trained as one pack, one warm-up epoch
+/// and `epochs` timed ones.
+fn bench_case(
+    session: &crate::run::Session,
+    profiled: Option<&Kernels>,
+    c: &TrainConfig,
+    pack: usize,
+    epochs: usize,
+) -> Result<BenchCase, String> {
+    let (ctx, kernels) = (&session.ctx, &session.kernels);
+    let split = session.split(c)?;
+    let members = (0..pack as u64)
+        .map(|seed| TrainConfig { seed, ..c.clone() })
+        .collect();
+    let mut t = session.pack_trainer(members)?;
+    let mut times = Vec::new();
+    let mut counts = Default::default();
+    for epoch in 0..=epochs {
+        let t0 = Instant::now();
+        let (_, n) = t.train_epoch(epoch, None).map_err(|e| e.to_string())?;
+        if epoch > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+            counts = n;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let samples = (t.train_idx.len() * pack) as f64;
+    let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
+    let (profile, profile_coverage) = match profiled {
+        Some(pk) => {
+            let rows = profile_epoch(session, pk, c, &split)?;
+            let total: f64 = rows.iter().map(|r| r.seconds).sum();
+            let coverage = total / median;
+            if (coverage - 1.0).abs() > 0.1 {
+                eprintln!(
+                    "warning: batch {}: the profiled kernels sum to {:.0}% of the epoch's wall time, outside the 10% check: the timestamps around every dispatch add time of their own on this adapter, so read the shares, not the absolute times",
+                    c.batch_size,
+                    100.0 * coverage
+                );
+            }
+            (Some(rows), Some(coverage))
+        }
+        None => (None, None),
+    };
+    Ok(BenchCase {
+        adapter: ctx.adapter_name(),
+        batch_size: c.batch_size,
+        batch_norm: c.batch_norm,
+        dropout: c.dropout,
+        pack_size: pack,
+        epoch_seconds_median: median,
+        member_epoch_seconds_median: median / pack as f64,
+        samples_per_second: samples / median,
+        gflops: flops / median / 1e9,
+        dispatches_per_step: counts.dispatches as f64 / counts.steps as f64,
+        submits_per_epoch: counts.submits,
+        host_waits_per_epoch: counts.host_waits,
+        encode_seconds_per_epoch: counts.encode_seconds,
+        peak_gpu_bytes: t.net.buffers.bytes()
+            + t.data.train.buffers.bytes()
+            + t.data.test.buffers.bytes()
+            + t.train_data.indices.size()
+            + t.test_data.indices.size(),
+        matmul_variant: kernels.variant.name().into(),
+        profile,
+        profile_coverage,
+    })
 }
 
 /// One epoch with timestamps around every dispatch: GPU seconds per kernel.

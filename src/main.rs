@@ -71,9 +71,12 @@ enum Command {
         /// Print only JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// Also GPU time per kernel over one epoch, from timestamp queries.
+        /// Also GPU time per kernel over one epoch, from timestamp queries (packs of one).
         #[arg(long)]
         profile: bool,
+        /// Runs trained together as one pack, per case (seeds 0, 1, ...), e.g. 1,4,16.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        pack_size: Vec<usize>,
         /// The matmul variant (default: the adapter's; `--matmul` compares them).
         #[arg(long, value_enum)]
         matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
@@ -542,15 +545,17 @@ fn bench(o: &mlp_gpu::bench::BenchOptions, as_json: bool) -> Result<Done, String
     if as_json {
         return emit(&json(&cases)).map(|()| Done::Ok);
     }
-    let mut t = String::from("| adapter | batch | bn+dropout | epoch s (median) | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = String::from("| adapter | batch | bn+dropout | pack | epoch s (median) | per member | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for c in &cases {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
             c.adapter,
             c.batch_size,
             c.batch_norm,
+            c.pack_size,
             c.epoch_seconds_median,
+            c.member_epoch_seconds_median,
             c.samples_per_second,
             c.gflops,
             c.dispatches_per_step,
@@ -623,6 +628,7 @@ fn main() -> ExitCode {
             adapter,
             json,
             profile,
+            pack_size,
             matmul_variant,
             ..
         } => bench(
@@ -634,6 +640,7 @@ fn main() -> ExitCode {
                 adapter: adapter.as_deref(),
                 variant: matmul_variant,
                 profile,
+                pack_sizes: &pack_size,
             },
             json,
         ),

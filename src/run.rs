@@ -225,8 +225,14 @@ impl Session {
     }
 
     pub fn trainer(&self, c: &TrainConfig) -> Result<Trainer<'_>, String> {
-        let split = self.split(c)?;
-        let mut t = Trainer::new(&self.ctx, &self.kernels, &self.data, c.clone(), &split)
+        self.pack_trainer(vec![c.clone()])
+    }
+
+    /// A trainer of `configs` as one pack: they share their shape, batch norm, batch size
+    /// and split (the first's).
+    pub fn pack_trainer(&self, configs: Vec<TrainConfig>) -> Result<Trainer<'_>, String> {
+        let split = self.split(&configs[0])?;
+        let mut t = Trainer::new_pack(&self.ctx, &self.kernels, &self.data, configs, &split)
             .map_err(|e| self.gpu_error(e))?;
         t.faults = crate::fault::EpochFaults::from_env();
         Ok(t)

@@ -406,14 +406,19 @@ fn bad_flags_give_clear_errors() {
 
 /// `bench --json --epochs 1` on the dataset in `data` with `args`: its two cases (plain, and
 /// batch norm with dropout).
-fn bench_json(data: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+/// bench's cases: plain, and batch norm with dropout, per pack size (`packs` of them).
+fn bench_json(data: &std::path::Path, args: &[&str], packs: usize) -> Vec<serde_json::Value> {
     let mut cmd = bin();
     cmd.args(["bench", "--json", "--epochs", "1", "--data"])
         .arg(data)
         .args(args);
     let cases: Vec<serde_json::Value> =
         serde_json::from_str(&run_ok(&mut cmd)).expect("--json prints only JSON");
-    assert_eq!(cases.len(), 2, "plain, and batch norm with dropout");
+    assert_eq!(
+        cases.len(),
+        2 * packs,
+        "plain, and batch norm with dropout, per pack size"
+    );
     cases
 }
 
@@ -422,7 +427,7 @@ fn bench_json_emits_the_documented_keys() {
     let tmp = tempfile::tempdir().unwrap();
     // bench holds out the usual 10,000 validation images, so the set needs more than that
     write_dataset(tmp.path(), 12_100, 10);
-    let cases = bench_json(tmp.path(), &["--subset", "2048", "--batch-size", "512"]);
+    let cases = bench_json(tmp.path(), &["--subset", "2048", "--batch-size", "512"], 1);
     for c in &cases {
         for key in [
             "adapter",
@@ -433,6 +438,8 @@ fn bench_json_emits_the_documented_keys() {
             "samples_per_second",
             "gflops",
             "dispatches_per_step",
+            "pack_size",
+            "member_epoch_seconds_median",
             "submits_per_epoch",
             "host_waits_per_epoch",
             "peak_gpu_bytes",
@@ -450,6 +457,46 @@ fn bench_json_emits_the_documented_keys() {
     }
 }
 
+/// `--pack-size 1,3`: each case as one run and as a pack of three, whose step dispatches as
+/// many kernels as one run's and whose member epoch is a third of its epoch.
+#[test]
+fn bench_pack_sizes_time_packs_at_the_dispatches_of_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 10_600, 10);
+    let args = [
+        "--subset",
+        "512",
+        "--batch-size",
+        "128",
+        "--pack-size",
+        "1,3",
+    ];
+    let cases = bench_json(tmp.path(), &args, 2);
+    for pair in cases.chunks(2) {
+        let (one, three) = (&pair[0], &pair[1]);
+        assert_eq!(
+            (one["pack_size"].as_u64(), three["pack_size"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(
+            one["dispatches_per_step"], three["dispatches_per_step"],
+            "{pair:?}"
+        );
+        let (epoch, member) = (
+            three["epoch_seconds_median"].as_f64().unwrap(),
+            three["member_epoch_seconds_median"].as_f64().unwrap(),
+        );
+        assert!((member - epoch / 3.0).abs() < 1e-9, "{three}");
+        let bytes = |c: &serde_json::Value| c["peak_gpu_bytes"].as_u64().unwrap();
+        assert!(
+            bytes(three) > bytes(one),
+            "a pack holds three networks: {pair:?}"
+        );
+    }
+    let err = run_err(&["bench", "--pack-size", "0"]);
+    assert!(err.contains("--pack-size"), "{err}");
+}
+
 #[test]
 fn bench_matmul_variant_overrides_the_adapters_choice() {
     let tmp = tempfile::tempdir().unwrap();
@@ -464,6 +511,7 @@ fn bench_matmul_variant_overrides_the_adapters_choice() {
             "--matmul-variant",
             "tile16",
         ],
+        1,
     );
     for c in &cases {
         assert_eq!(c["matmul_variant"], "tile16", "{c}");
