@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kit that bench/gpu_session.sh runs on a machine without Rust: the stripped
-# release binary, the test binaries that need only a GPU (kernels, network, training), and
-# the four Fashion-MNIST files.
+# release binary, the test suite's binary (gpu_session.sh runs its GPU-only modules: kernels,
+# network, training, pack), and the four Fashion-MNIST files.
 #
 # Usage: bench/gpu_kit.sh KIT [DATA_DIR]   (DATA_DIR: /usr/share/datasets/fashion-mnist)
 # Then, with the device tool: carry KIT and the Vulkan loader's .deb files (libvulkan1), and
@@ -14,10 +14,8 @@ built=$(cargo test --release --no-run 2>&1)
 rm -rf "$kit"
 mkdir -p "$kit/tests" "$kit/data"
 strip -o "$kit/mlp-gpu" target/release/mlp-gpu
-for t in kernels network training; do
-    exe=$(sed -n "s|.*Executable tests/$t.rs (\(.*\))|\1|p" <<<"$built")
-    [ -n "$exe" ] || { echo "no test binary for tests/$t.rs" >&2; exit 1; }
-    strip -o "$kit/tests/$t" "$exe"
-done
+exe=$(sed -n "s|.*Executable tests/suite/main.rs (\(.*\))|\1|p" <<<"$built")
+[ -n "$exe" ] || { echo "no test binary for tests/suite/main.rs" >&2; exit 1; }
+strip -o "$kit/tests/suite" "$exe"
 cp "$data"/*-ubyte* "$kit/data/"
 du -sh "$kit"

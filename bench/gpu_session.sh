@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # One measuring session on a lent GPU machine, in one go: the adapter, `mlp-gpu bench` per
-# matmul variant, PyTorch CUDA on the same GPU, the kernel tests on that adapter, `bench
-# --profile`, every matmul variant's products, and the whole study. Each step has its own
+# matmul variant, `bench --pack-size` (packs of 1 to 32 runs), PyTorch CUDA on the same GPU,
+# the kernel tests on that adapter, `bench --profile`, every matmul variant's products, and
+# the whole study. Each step has its own
 # time limit, so one failure does not cost the others; the script still exits 1 and names
 # every step that failed (a failing test or a missing adapter is never a silent pass).
 #
 # Usage: [VARIANTS=...] [PROFILE=...] [MATMUL=1] [SEEDS=0,1,2] bench/gpu_session.sh KIT OUT
-#   KIT: made by bench/gpu_kit.sh: mlp-gpu (release build), tests/ (test binaries: kernels,
-#        network, training), data/ (the four Fashion-MNIST IDX files). OUT: logs and results.
+#   KIT: made by bench/gpu_kit.sh: mlp-gpu (release build), tests/suite (the test binary),
+#        data/ (the four Fashion-MNIST IDX files). OUT: logs and results.
 #   VARIANTS: matmul variants to bench; PROFILE: those to profile too; MATMUL=0 skips
 #   `bench --matmul`; SEEDS: the study's seeds (empty: no study).
 # The Vulkan loader (libvulkan1) must be installed; BENCHMARKS.md gives the call it ran in.
@@ -45,10 +46,13 @@ step 90 "bench (the adapter's variant)" "$bin" bench --json --data "$data" >"$ou
 for v in $variants; do
     step 90 "bench $v" "$bin" bench --json --data "$data" --matmul-variant "$v" >>"$out/bench.jsonl"
 done
+step 240 "bench packs" "$bin" bench --json --data "$data" --batch-size 64,512 \
+    --pack-size 1,2,4,8,16,32 >"$out/bench_packs.json"
 step 120 pytorch python3 bench/pytorch_reference.py --device cuda --data "$data" \
     >"$out/pytorch.jsonl"
-for t in kernels network training; do
-    step 120 "test $t" "$kit/tests/$t" --test-threads 8 >>"$out/tests.log"
+# the modules that need only a GPU (the others read files of the source tree)
+for t in kernels network training pack; do
+    step 120 "test $t" "$kit/tests/suite" --test-threads 8 "$t::" >>"$out/tests.log"
 done
 for v in $profile; do
     step 90 "profile $v" "$bin" bench --json --profile --epochs 1 --data "$data" \
