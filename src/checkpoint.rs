@@ -93,3 +93,16 @@ pub fn load(path: &Path, params: usize, state: usize) -> Result<Option<Checkpoin
         metrics,
     }))
 }
+
+/// The epochs done by the checkpoint at `path`: 0 when there is none or it cannot be read
+/// (resuming then reports why).
+pub fn epochs_done(path: &Path) -> usize {
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    safetensors::SafeTensors::read_metadata(&bytes)
+        .ok()
+        .and_then(|(_, h)| h.metadata().clone())
+        .and_then(|m| m.get("epochs_done").and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}

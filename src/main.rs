@@ -177,6 +177,10 @@ struct SweepArgs {
     /// Run only the I-th of N interleaved slices of the runs, e.g. 2/4.
     #[arg(long)]
     shard: Option<Shard>,
+    /// Most runs trained together as one pack, in the same dispatches (runs that share
+    /// --hidden, --batch-norm, --batch-size, epochs and split); 1 trains one at a time.
+    #[arg(long, default_value_t = sweep::PACK_SIZE)]
+    pack_size: usize,
     /// Print the runs' results as JSON only on stdout.
     #[arg(long)]
     json: bool,
@@ -203,6 +207,9 @@ struct ReproduceArgs {
     adapter: Option<String>,
     #[arg(long, default_value = "study")]
     out: PathBuf,
+    /// Most runs trained together as one pack (see `sweep --pack-size`).
+    #[arg(long, default_value_t = sweep::PACK_SIZE)]
+    pack_size: usize,
     #[arg(long)]
     quiet: bool,
 }
@@ -415,13 +422,12 @@ fn sweep(args: SweepArgs) -> Result<Done, String> {
     }
     let session = args.settings.session()?;
     catch_ctrl_c();
-    let outcome = sweep::sweep(
-        &session,
-        &configs,
-        &args.out,
-        args.settings.quiet,
-        Some(&STOP),
-    )?;
+    let o = sweep::SweepOptions {
+        quiet: args.settings.quiet,
+        stop: Some(&STOP),
+        pack_size: args.pack_size,
+    };
+    let outcome = sweep::sweep(&session, &configs, &args.out, &o)?;
     print_runs(&outcome, args.json)
 }
 
@@ -434,8 +440,12 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
     run::validate(&base)?;
     let session = Session::open(a.data.as_deref(), a.adapter.as_deref(), None)?;
     catch_ctrl_c();
-    let outcome =
-        mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, a.quiet, Some(&STOP))?;
+    let o = sweep::SweepOptions {
+        quiet: a.quiet,
+        stop: Some(&STOP),
+        pack_size: a.pack_size,
+    };
+    let outcome = mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, &o)?;
     let done = print_runs(&outcome, false)?;
     if matches!(done, Done::Ok) {
         emit(&format!("report: {}\n", a.out.join("report.md").display()))?;

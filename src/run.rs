@@ -224,6 +224,22 @@ impl Session {
             .map_err(|e| e.to_string())
     }
 
+    /// The most runs of `c`'s shape, up to `cap`, whose pack fits the device's limits.
+    pub fn pack_cap(&self, c: &TrainConfig, cap: usize) -> Result<usize, String> {
+        let split = self.split(c)?;
+        let slots = crate::train::loss_slots(&split, c.batch_size);
+        let layout = crate::model::ParamLayout::new(&c.spec());
+        let fits = |k| {
+            crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots, k)
+                .is_ok()
+        };
+        let mut k = cap.max(1);
+        while k > 1 && !fits(k) {
+            k /= 2;
+        }
+        Ok(k)
+    }
+
     pub fn trainer(&self, c: &TrainConfig) -> Result<Trainer<'_>, String> {
         self.pack_trainer(vec![c.clone()])
     }
@@ -291,24 +307,131 @@ pub const SUMMARY: &str = "summary.json";
 /// gives a summary with status `interrupted`; a fault writes status `failed` and returns
 /// the error, naming what was kept.
 pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<Summary, String> {
-    validate(c)?;
-    let mut trainer = s.trainer(c)?;
+    let runs = [(c.clone(), dir.to_path_buf())];
+    run_pack(s, &runs, o).map(|mut summaries| summaries.remove(0))
+}
+
+/// One run of a pack: its settings, folder, metrics so far, and its summary once it ended.
+struct Member {
+    c: TrainConfig,
+    dir: PathBuf,
+    metrics: Vec<EpochMetrics>,
+    summary: Option<Summary>,
+}
+
+/// Trains `runs` (settings, folder) as one pack: they share shape, batch norm, batch size
+/// and split, and (resuming) the epochs done. Each run's files are what `run` writes for
+/// it alone; a run that diverges ends there while the others go on.
+pub fn run_pack(
+    s: &Session,
+    runs: &[(TrainConfig, PathBuf)],
+    o: &RunOptions,
+) -> Result<Vec<Summary>, String> {
+    for (c, _) in runs {
+        validate(c)?;
+    }
+    let mut trainer = s.pack_trainer(runs.iter().map(|r| r.0.clone()).collect())?;
     trainer.stop = o.stop;
+    let mut members = Vec::new();
+    for (m, (c, dir)) in runs.iter().enumerate() {
+        let metrics = start(s, &mut trainer, m, c, dir, o.resume).map_err(|e| e.to_string())?;
+        members.push(Member {
+            c: c.clone(),
+            dir: dir.clone(),
+            metrics,
+            summary: None,
+        });
+    }
+    if members
+        .iter()
+        .any(|m| m.metrics.len() != members[0].metrics.len())
+    {
+        return Err("the runs of a pack must have finished the same epochs".into());
+    }
+    if !o.quiet {
+        let from = match members[0].metrics.len() {
+            0 => String::new(),
+            e => format!(", resuming after epoch {e}"),
+        };
+        let c = &members[0].c;
+        eprintln!(
+            "training {} on {} images ({} steps of {} per epoch), validating on {}, adapter {}{from}",
+            describe(c),
+            trainer.train_idx.len(),
+            trainer.steps_per_epoch(),
+            c.batch_size,
+            trainer.val_idx.len(),
+            s.adapter()
+        );
+    }
+    let epochs = Epochs { s, quiet: o.quiet };
+    let e = match epochs.run(&mut trainer, &mut members) {
+        Ok(()) => return Ok(members.into_iter().filter_map(|m| m.summary).collect()),
+        Err(e) => e,
+    };
+    let (message, status) = match e {
+        TrainError::Interrupted => (None, Status::Interrupted),
+        TrainError::Gpu(e) => (Some(s.gpu_error(e)), Status::Failed),
+        TrainError::Output(e) => (Some(e.to_string()), Status::Failed),
+    };
+    let mut first_error = None;
+    let mut summaries = Vec::new();
+    for m in members {
+        if let Some(done) = m.summary {
+            summaries.push(done);
+            continue;
+        }
+        let mut summary = Summary::new(status, &m.metrics, None, s.adapter());
+        summary.error = message.clone();
+        let written = write_json(&m.dir.join(SUMMARY), &summary);
+        let kept = match m.metrics.len() {
+            0 => "no epoch had finished".to_string(),
+            n => format!(
+                "{} keeps the metrics and checkpoint of the {n} finished epochs",
+                m.dir.display()
+            ),
+        };
+        let failed = match &message {
+            None => written.err().map(|e| e.to_string()),
+            Some(msg) => Some(format!(
+                "{msg}; {kept}; continue with `mlp-gpu train --resume {}`",
+                m.dir.display()
+            )),
+        };
+        first_error = first_error.or(failed);
+        summaries.push(summary);
+    }
+    match first_error {
+        None => Ok(summaries),
+        Some(e) => Err(e),
+    }
+}
+
+/// Prepares member `m`'s folder: its checkpoint loaded into the trainer when resuming (else
+/// its stale files removed) and its config.json; returns its finished epochs' metrics.
+fn start(
+    s: &Session,
+    t: &mut Trainer,
+    m: usize,
+    c: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+) -> Result<Vec<EpochMetrics>, String> {
     prepare_dir(dir)?;
     let write_err = |e: output::OutputError| e.to_string();
-    let resumed = if o.resume {
-        let saved = trainer.net.state.saved().len();
-        checkpoint::load(&dir.join(CHECKPOINT), trainer.net.params.len, saved).map_err(write_err)?
+    let resumed = if resume {
+        let saved = t.net.state.saved().len();
+        checkpoint::load(&dir.join(CHECKPOINT), t.net.params.len, saved).map_err(write_err)?
     } else {
         None
     };
     let mut metrics = Vec::new();
     match resumed {
         Some(ck) => {
-            let mut state = trainer.net.state.init(&trainer.net.params);
-            state[trainer.net.state.saved()].copy_from_slice(&ck.state);
-            trainer.net.write(&s.ctx, 0, &ck.params, &state);
-            trainer.steps_done = ck.steps_done;
+            let mut state = t.net.state.init(&t.net.params);
+            state[t.net.state.saved()].copy_from_slice(&ck.state);
+            t.net.write(&s.ctx, m, &ck.params, &state);
+            t.steps_done = ck.steps_done;
             metrics = ck.metrics;
         }
         None => {
@@ -324,163 +447,150 @@ pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<S
         data: Some(s.data_dir.clone()),
     };
     let config_path = dir.join(CONFIG);
-    if !(o.resume && config_path.exists()) {
+    if !(resume && config_path.exists()) {
         write_json(&config_path, &saved).map_err(write_err)?;
     }
-    if !o.quiet {
-        let from = match metrics.len() {
-            0 => String::new(),
-            e => format!(", resuming after epoch {e}"),
-        };
-        eprintln!(
-            "training {} on {} images ({} steps of {} per epoch), validating on {}, adapter {}{from}",
-            describe(c),
-            trainer.train_idx.len(),
-            trainer.steps_per_epoch(),
-            c.batch_size,
-            trainer.val_idx.len(),
-            s.adapter()
-        );
-    }
-    let epochs = Epochs {
-        s,
-        c,
-        dir,
-        quiet: o.quiet,
-    };
-    let finished = epochs
-        .run(&mut trainer, &mut metrics)
-        .and_then(|status| epochs.finish(&mut trainer, &metrics, status));
-    let e = match finished {
-        Ok(summary) => return Ok(summary),
-        Err(e) => e,
-    };
-    let (message, status) = match e {
-        TrainError::Interrupted => (None, Status::Interrupted),
-        TrainError::Gpu(e) => (Some(s.gpu_error(e)), Status::Failed),
-        TrainError::Output(e) => (Some(e.to_string()), Status::Failed),
-    };
-    let mut summary = Summary::new(status, &metrics, None, s.adapter());
-    summary.error = message.clone();
-    let written = write_json(&dir.join(SUMMARY), &summary);
-    let kept = match metrics.len() {
-        0 => "no epoch had finished".to_string(),
-        n => format!(
-            "{} keeps the metrics and checkpoint of the {n} finished epochs",
-            dir.display()
-        ),
-    };
-    match message {
-        None => written.map(|_| summary).map_err(write_err),
-        Some(m) => Err(format!(
-            "{m}; {kept}; continue with `mlp-gpu train --resume {}`",
-            dir.display()
-        )),
-    }
+    Ok(metrics)
 }
 
-/// The epoch loop of one run.
+/// The epoch loop of a pack.
 struct Epochs<'a> {
     s: &'a Session,
-    c: &'a TrainConfig,
-    dir: &'a Path,
     quiet: bool,
 }
 
 impl Epochs<'_> {
-    /// Trains the epochs after those in `metrics`, appending theirs; returns how it ended.
-    fn run(&self, t: &mut Trainer, metrics: &mut Vec<EpochMetrics>) -> Result<Status, TrainError> {
-        let (c, ctx) = (self.c, &self.s.ctx);
-        let n = t.train_idx.len();
+    /// Trains the epochs after those in the members' metrics, appending theirs, and ends
+    /// each member: diverged where its loss stops being finite, else completed.
+    fn run(&self, t: &mut Trainer, members: &mut [Member]) -> Result<(), TrainError> {
         // Killed after checkpointing a diverged epoch: that is still the result.
-        if metrics.last().is_some_and(|m| !m.train_loss.is_finite()) {
-            return Ok(Status::Diverged);
+        let diverged = |m: &Member| m.metrics.last().is_some_and(|e| !e.train_loss.is_finite());
+        self.finish(t, members, Status::Diverged, &diverged)?;
+        let epochs = members[0].c.epochs;
+        for epoch in members[0].metrics.len()..epochs {
+            if members.iter().all(|m| m.summary.is_some()) {
+                break;
+            }
+            self.epoch(t, members, epoch)?;
+            self.finish(t, members, Status::Diverged, &diverged)?;
         }
-        for epoch in metrics.len()..c.epochs {
-            let bar = progress(t.steps_per_epoch(), self.quiet);
-            let t0 = Instant::now();
-            let report = |steps: usize, loss: f64| {
-                let samples = (steps * c.batch_size).min(n);
-                bar.set_position(steps as u64);
-                bar.set_message(format!(
-                    "{:.0} samples/s, loss {loss:.4}",
-                    samples as f64 / t0.elapsed().as_secs_f64()
-                ));
-            };
-            let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
-            let trained = t.train_epoch(epoch, shown);
-            bar.finish_and_clear();
-            let train_loss = trained?.0[0]; // a run is a pack of one
-            let epoch_seconds = t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            let val = t.evaluate(false)?.swap_remove(0);
-            let m = EpochMetrics {
+        self.finish(t, members, Status::Completed, &|_| true)
+    }
+
+    /// One epoch of the pack: its metrics and checkpoint into every running member's folder.
+    fn epoch(
+        &self,
+        t: &mut Trainer,
+        members: &mut [Member],
+        epoch: usize,
+    ) -> Result<(), TrainError> {
+        let ctx = &self.s.ctx;
+        let n = t.train_idx.len();
+        let batch = members[0].c.batch_size;
+        let bar = progress(t.steps_per_epoch(), self.quiet || members.len() > 1);
+        let t0 = Instant::now();
+        let report = |steps: usize, loss: f64| {
+            let samples = (steps * batch).min(n);
+            bar.set_position(steps as u64);
+            bar.set_message(format!(
+                "{:.0} samples/s, loss {loss:.4}",
+                samples as f64 / t0.elapsed().as_secs_f64()
+            ));
+        };
+        let shown = (!bar.is_hidden()).then_some(&report as &dyn Fn(usize, f64));
+        let trained = t.train_epoch(epoch, shown);
+        bar.finish_and_clear();
+        let losses = trained?.0;
+        let epoch_seconds = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let vals = t.evaluate(false)?;
+        let eval_seconds = t1.elapsed().as_secs_f64();
+        for (i, m) in members.iter_mut().enumerate() {
+            if m.summary.is_some() {
+                continue; // ended; its regions train on, unread
+            }
+            let e = EpochMetrics {
                 epoch: epoch + 1,
-                train_loss,
-                val_loss: val.loss,
-                val_accuracy: val.accuracy,
+                train_loss: losses[i],
+                val_loss: vals[i].loss,
+                val_accuracy: vals[i].accuracy,
                 epoch_seconds,
-                eval_seconds: t1.elapsed().as_secs_f64(),
+                eval_seconds,
                 samples_per_second: n as f64 / epoch_seconds,
             };
             if !self.quiet {
                 eprintln!(
                     "epoch {:>3}  train loss {:.4}  val loss {:.4}  val acc {:.2}%  {:.2} s  {:.0} samples/s",
-                    m.epoch,
-                    m.train_loss,
-                    m.val_loss,
-                    100.0 * m.val_accuracy,
-                    m.epoch_seconds,
-                    m.samples_per_second
+                    e.epoch,
+                    e.train_loss,
+                    e.val_loss,
+                    100.0 * e.val_accuracy,
+                    e.epoch_seconds,
+                    e.samples_per_second
                 );
             }
-            metrics.push(m);
+            m.metrics.push(e);
             // metrics.jsonl first: killed between the two, the epoch is trained again and
             // both files agree after it.
-            let lines: String = metrics
+            let lines: String = m
+                .metrics
                 .iter()
                 .map(|m| serde_json::to_string(m).expect("plain data") + "\n")
                 .collect();
-            write_atomic(&self.dir.join(METRICS), lines.as_bytes())?;
+            write_atomic(&m.dir.join(METRICS), lines.as_bytes())?;
             let ck = Checkpoint {
-                epochs_done: metrics.len(),
+                epochs_done: m.metrics.len(),
                 steps_done: t.steps_done,
-                params: t.net.read_params(ctx, 0)?,
-                state: t.net.read_state(ctx, 0)?[t.net.state.saved()].to_vec(),
-                metrics: metrics.clone(),
+                params: t.net.read_params(ctx, i)?,
+                state: t.net.read_state(ctx, i)?[t.net.state.saved()].to_vec(),
+                metrics: m.metrics.clone(),
             };
-            checkpoint::save(&self.dir.join(CHECKPOINT), &ck)?;
-            if !train_loss.is_finite() {
-                eprintln!("warning: the training loss became {train_loss} in epoch {}: the run diverged; stopping", epoch + 1);
-                return Ok(Status::Diverged);
+            checkpoint::save(&m.dir.join(CHECKPOINT), &ck)?;
+            if !losses[i].is_finite() {
+                eprintln!(
+                    "warning: the training loss became {} in epoch {}: the run diverged; stopping",
+                    losses[i],
+                    epoch + 1
+                );
             }
         }
-        Ok(Status::Completed)
+        Ok(())
     }
 
-    /// The test evaluation, model.safetensors and summary.json of a run that ended.
+    /// Ends every running member that `ends` picks with `status`: the test evaluation,
+    /// model.safetensors and summary.json.
     fn finish(
         &self,
         t: &mut Trainer,
-        metrics: &[EpochMetrics],
+        members: &mut [Member],
         status: Status,
-    ) -> Result<Summary, TrainError> {
+        ends: &dyn Fn(&Member) -> bool,
+    ) -> Result<(), TrainError> {
+        if !members.iter().any(|m| m.summary.is_none() && ends(m)) {
+            return Ok(());
+        }
         let ctx = &self.s.ctx;
-        let test = t.evaluate(true)?.swap_remove(0);
-        let params = t.net.read_params(ctx, 0)?;
-        let state = t.net.read_state(ctx, 0)?;
-        let bytes = output::model_bytes(
-            &t.net.params,
-            &t.net.state,
-            self.c.dropout > 0.0,
-            &params,
-            &state,
-            i64::from(t.steps_done),
-        );
-        write_atomic(&self.dir.join(MODEL), &bytes)?;
-        let summary = Summary::new(status, metrics, Some(&test), self.s.adapter());
-        write_json(&self.dir.join(SUMMARY), &summary)?;
-        Ok(summary)
+        let tests = t.evaluate(true)?;
+        for (i, m) in members.iter_mut().enumerate() {
+            if m.summary.is_some() || !ends(m) {
+                continue;
+            }
+            let params = t.net.read_params(ctx, i)?;
+            let state = t.net.read_state(ctx, i)?;
+            let bytes = output::model_bytes(
+                &t.net.params,
+                &t.net.state,
+                m.c.dropout > 0.0,
+                &params,
+                &state,
+                i64::from(t.steps_done),
+            );
+            write_atomic(&m.dir.join(MODEL), &bytes)?;
+            let summary = Summary::new(status, &m.metrics, Some(&tests[i]), self.s.adapter());
+            write_json(&m.dir.join(SUMMARY), &summary)?;
+            m.summary = Some(summary);
+        }
+        Ok(())
     }
 }
 

@@ -6,7 +6,6 @@ use crate::run::Session;
 use crate::sweep::{self, Grid, Outcome};
 use crate::train::TrainConfig;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 /// Runs (or resumes) the study into `out` with `base` settings for every seed; returns
 /// every run's outcome, and writes the report unless interrupted.
@@ -15,9 +14,9 @@ pub fn reproduce(
     base: &TrainConfig,
     seeds: &[u64],
     out: &Path,
-    quiet: bool,
-    stop: Option<&AtomicBool>,
+    opts: &sweep::SweepOptions,
 ) -> Result<Outcome, String> {
+    let quiet = opts.quiet;
     let mut all = Outcome {
         runs: Vec::new(),
         interrupted: false,
@@ -27,7 +26,7 @@ pub fn reproduce(
         if !quiet {
             eprintln!("{name}: {} runs", configs.len());
         }
-        let o = sweep::sweep(s, &configs, out, quiet, stop)?;
+        let o = sweep::sweep(s, &configs, out, opts)?;
         all.runs.extend(o.runs);
         all.interrupted |= o.interrupted;
         Ok(!o.interrupted)

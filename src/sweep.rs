@@ -141,15 +141,87 @@ fn finished(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Option<Summary>,
         .filter(|s| s.status.finished()))
 }
 
-/// Runs every config not already finished under `out`, each in `out/<run_name>`; an
-/// interrupted or failed run goes on from its checkpoint.
+/// Runs a sweep packs together unless told otherwise (`--pack-size`).
+pub const PACK_SIZE: usize = 16;
+
+pub struct SweepOptions<'a> {
+    pub quiet: bool,
+    pub stop: Option<&'a AtomicBool>,
+    /// Most runs trained as one pack (1: one at a time).
+    pub pack_size: usize,
+}
+
+/// What runs must share to train as one pack: shape, batch norm, batch size, epochs, split,
+/// and the epochs their checkpoints have done.
+type PackKey = (
+    Vec<usize>,
+    bool,
+    usize,
+    usize,
+    u64,
+    usize,
+    Option<usize>,
+    Option<usize>,
+    usize,
+);
+
+fn pack_key(c: &TrainConfig, epochs_done: usize) -> PackKey {
+    let (h, bn, b, e) = (c.hidden.clone(), c.batch_norm, c.batch_size, c.epochs);
+    (
+        h,
+        bn,
+        b,
+        e,
+        c.split_seed,
+        c.val_size,
+        c.subset,
+        c.eval_subset,
+        epochs_done,
+    )
+}
+
+/// The runs `todo` (indices into `configs`) in packs of at most `cap(first config)` runs
+/// that share a key, the largest group first, each group in sweep order.
+fn packs(
+    configs: &[TrainConfig],
+    todo: &[(usize, usize)],
+    cap: &dyn Fn(&TrainConfig) -> Result<usize, String>,
+    quiet: bool,
+) -> Result<Vec<Vec<usize>>, String> {
+    let mut groups: Vec<(PackKey, Vec<usize>)> = Vec::new();
+    for &(i, done) in todo {
+        let key = pack_key(&configs[i], done);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    let mut out = Vec::new();
+    for (_, runs) in groups {
+        let k = cap(&configs[runs[0]])?;
+        if runs.len() > k && !quiet {
+            eprintln!(
+                "notice: {} runs that could train together go in packs of at most {k}",
+                runs.len()
+            );
+        }
+        out.extend(runs.chunks(k).map(<[usize]>::to_vec));
+    }
+    Ok(out)
+}
+
+/// Runs every config not already finished under `out`, each in `out/<run_name>`, runs that
+/// can train together as packs; an interrupted or failed run goes on from its checkpoint.
 pub fn sweep(
     s: &Session,
     configs: &[TrainConfig],
     out: &Path,
-    quiet: bool,
-    stop: Option<&AtomicBool>,
+    o: &SweepOptions,
 ) -> Result<Outcome, String> {
+    if o.pack_size == 0 {
+        return Err("--pack-size 0: give at least 1 (1 trains the runs one at a time)".into());
+    }
     for c in configs {
         s.check(c)?;
     }
@@ -162,37 +234,37 @@ pub fn sweep(
         ));
     }
     run::prepare_dir(out)?;
+    let (quiet, stop) = (o.quiet, o.stop);
     let started = Instant::now();
     let (mut ran, mut ran_seconds) = (0usize, 0.0f64);
-    let mut outcome = Outcome {
-        runs: Vec::new(),
-        interrupted: false,
-    };
     let total = configs.len();
+    let dirs: Vec<PathBuf> = configs.iter().map(|c| out.join(run_name(c))).collect();
+    let label = |i: usize| {
+        let c = &configs[i];
+        let (d, b, seed) = (run::describe(c), c.batch_size, c.seed);
+        format!("run {}/{total} {d}, batch {b}, seed {seed}", i + 1)
+    };
     // Finished runs are known up front, so the estimate counts only runs still to train.
-    let done = configs
-        .iter()
-        .map(|c| finished(&out.join(run_name(c)), c, &s.data_dir))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut to_train = done.iter().filter(|d| d.is_none()).count();
-    for ((i, c), done) in configs.iter().enumerate().zip(done) {
-        let dir = out.join(run_name(c));
-        let label = format!(
-            "run {}/{total} {}, batch {}, seed {}",
-            i + 1,
-            run::describe(c),
-            c.batch_size,
-            c.seed
-        );
-        if let Some(done) = done {
-            if !quiet {
-                eprintln!("{label}: already {:?}, skipped", done.status);
-            }
-            outcome.runs.push((dir, done));
-            continue;
+    let mut results: Vec<Option<Summary>> = Vec::with_capacity(total);
+    let mut todo = Vec::new();
+    for (i, c) in configs.iter().enumerate() {
+        let done = finished(&dirs[i], c, &s.data_dir)?;
+        match &done {
+            Some(d) if !quiet => eprintln!("{}: already {:?}, skipped", label(i), d.status),
+            Some(_) => {}
+            None => todo.push((
+                i,
+                crate::checkpoint::epochs_done(&dirs[i].join("checkpoint.safetensors")),
+            )),
         }
+        results.push(done);
+    }
+    let mut to_train = todo.len();
+    let mut interrupted = false;
+    let cap = |c: &TrainConfig| s.pack_cap(c, o.pack_size);
+    for pack in packs(configs, &todo, &cap, quiet)? {
         if stop.is_some_and(|f| f.load(Ordering::Relaxed)) {
-            outcome.interrupted = true;
+            interrupted = true;
             break;
         }
         if !quiet {
@@ -203,40 +275,56 @@ pub fn sweep(
                     minutes(ran_seconds / n as f64 * to_train as f64)
                 ),
             };
-            eprintln!(
-                "{label} ({} so far{estimate})",
-                minutes(started.elapsed().as_secs_f64())
-            );
+            let so_far = minutes(started.elapsed().as_secs_f64());
+            let together = match pack.len() {
+                1 => String::new(),
+                k => format!(", {k} runs as one pack"),
+            };
+            eprintln!("{} ({so_far} so far{estimate}{together})", label(pack[0]));
+            for &i in &pack[1..] {
+                eprintln!("{}", label(i));
+            }
         }
         let t0 = Instant::now();
-        let o = RunOptions {
+        let runs: Vec<_> = pack
+            .iter()
+            .map(|&i| (configs[i].clone(), dirs[i].clone()))
+            .collect();
+        let ro = RunOptions {
             quiet: true,
             resume: true,
             stop,
         };
-        let summary = run::run(s, c, &dir, &o)?;
-        ran += 1;
-        to_train -= 1;
+        let summaries = run::run_pack(s, &runs, &ro)?;
+        ran += pack.len();
+        to_train -= pack.len();
         ran_seconds += t0.elapsed().as_secs_f64();
-        if !quiet {
-            let acc = summary.test_accuracy.map_or(String::new(), |a| {
-                format!(", test accuracy {:.2}%", 100.0 * a)
-            });
-            eprintln!(
-                "  {:?} after {} epochs{acc}, {}",
-                summary.status,
-                summary.epochs_run,
-                minutes(t0.elapsed().as_secs_f64())
-            );
+        for (&i, summary) in pack.iter().zip(summaries) {
+            if !quiet {
+                let acc = summary.test_accuracy.map_or(String::new(), |a| {
+                    format!(", test accuracy {:.2}%", 100.0 * a)
+                });
+                eprintln!(
+                    "  run {}: {:?} after {} epochs{acc}, {}",
+                    i + 1,
+                    summary.status,
+                    summary.epochs_run,
+                    minutes(t0.elapsed().as_secs_f64())
+                );
+            }
+            interrupted |= summary.status == Status::Interrupted;
+            results[i] = Some(summary);
         }
-        let stopped = summary.status == Status::Interrupted;
-        outcome.runs.push((dir, summary));
-        if stopped {
-            outcome.interrupted = true;
+        if interrupted {
             break;
         }
     }
     // Ctrl-C during a run's last moments: no run was cut, but the caller should stop.
-    outcome.interrupted |= stop.is_some_and(|f| f.load(Ordering::Relaxed));
-    Ok(outcome)
+    interrupted |= stop.is_some_and(|f| f.load(Ordering::Relaxed));
+    let runs = dirs
+        .into_iter()
+        .zip(results)
+        .filter_map(|(d, r)| r.map(|r| (d, r)))
+        .collect();
+    Ok(Outcome { runs, interrupted })
 }

@@ -149,11 +149,16 @@ fn sweep_writes_every_run_skips_finished_ones_and_shards_partition_it() {
 
 /// Starts the 4-run sweep of `epochs` epochs on 1,500 toy images into `tmp`/sweep and
 /// returns once `file` exists (the sweep still running), with the sweep's arguments.
-fn start_sweep(tmp: &Path, epochs: usize, file: &Path) -> (std::process::Child, Vec<String>) {
+fn start_sweep(
+    tmp: &Path,
+    epochs: usize,
+    file: &Path,
+    extra: &[&str],
+) -> (std::process::Child, Vec<String>) {
     let data = tmp.join("data");
     std::fs::create_dir(&data).unwrap();
     write_dataset(&data, 1500, 100);
-    let mut args = sweep_args(&data, &tmp.join("sweep"), &[]);
+    let mut args = sweep_args(&data, &tmp.join("sweep"), extra);
     let at = args.iter().position(|a| a == "--epochs").unwrap();
     args[at + 1] = epochs.to_string();
     let mut child = bin()
@@ -185,7 +190,8 @@ fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
     // Kill it once the first run has finished and the second has recorded its first epoch:
     // an event, not a sleep, with 11 of run 2's epochs still to go however fast the
     // adapter is.
-    let (mut child, args) = start_sweep(tmp.path(), 12, &out.join(RUNS[1]).join("metrics.jsonl"));
+    let second = out.join(RUNS[1]).join("metrics.jsonl");
+    let (mut child, args) = start_sweep(tmp.path(), 12, &second, &["--pack-size", "1"]);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let finished: BTreeMap<PathBuf, Vec<u8>> = snapshot(&out)
@@ -365,7 +371,7 @@ fn ctrl_c_stops_a_sweep_and_rerunning_it_finishes_the_set() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     let first = out.join(RUNS[0]).join("metrics.jsonl");
-    let (mut child, args) = start_sweep(tmp.path(), 30, &first);
+    let (mut child, args) = start_sweep(tmp.path(), 30, &first, &["--pack-size", "1"]);
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     assert_eq!(child.wait().unwrap().code(), Some(130));
@@ -375,6 +381,79 @@ fn ctrl_c_stops_a_sweep_and_rerunning_it_finishes_the_set() {
         "the sweep stopped at the interrupted run"
     );
     run_ok(bin().args(&args).arg("--quiet"));
+    for run in RUNS {
+        assert_eq!(status(&out.join(run)), "completed", "{run}");
+    }
+}
+
+/// A run's files with the timings taken out: metrics.jsonl and summary.json without their
+/// seconds, checkpoint and model as they are.
+fn untimed(run: &Path) -> Vec<String> {
+    let json = |v: &mut serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|k, _| !k.contains("seconds") && k != "samples_per_second");
+        }
+        v.to_string()
+    };
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let mut out: Vec<String> = metrics
+        .lines()
+        .map(|l| json(&mut serde_json::from_str(l).unwrap()))
+        .collect();
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    out.push(json(&mut serde_json::from_str(&summary).unwrap()));
+    let model = std::fs::read(run.join("model.safetensors")).unwrap();
+    out.push(format!("{model:?}"));
+    let ck = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&ck).unwrap();
+    for name in ["params", "state"] {
+        out.push(format!("{:?}", file.tensor(name).unwrap().data()));
+    }
+    out
+}
+
+/// By default a sweep trains its runs as packs; each run's files are those of the same
+/// sweep run one at a time (--pack-size 1), timings aside. Here the four runs form one pack,
+/// and a pack of at most 3 splits them in two.
+#[test]
+fn packed_sweep_runs_equal_the_runs_trained_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 600, 50);
+    let sweep = |out: &str, extra: &[&str]| {
+        let (_, stderr) = run_ok_both(bin().args(sweep_args(&data, &tmp.path().join(out), extra)));
+        (tmp.path().join(out), stderr)
+    };
+    let (alone, _) = sweep("alone", &["--pack-size", "1"]);
+    let (packed, log) = sweep("packed", &[]);
+    assert!(log.contains("4 runs as one pack"), "{log}");
+    let (split, log) = sweep("split", &["--pack-size", "3"]);
+    assert!(log.contains("3 runs as one pack"), "{log}");
+    for run in RUNS {
+        assert_eq!(status(&packed.join(run)), "completed");
+        let want = untimed(&alone.join(run));
+        assert_eq!(untimed(&packed.join(run)), want, "{run}");
+        assert_eq!(untimed(&split.join(run)), want, "{run}");
+    }
+}
+
+/// Ctrl-C in the middle of a pack: every member is interrupted at the same step boundary,
+/// keeps its checkpoint, and the rerun resumes them as one pack to completion.
+#[test]
+fn ctrl_c_mid_pack_interrupts_every_member_and_the_rerun_completes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let first = out.join(RUNS[0]).join("metrics.jsonl");
+    let (mut child, args) = start_sweep(tmp.path(), 30, &first, &[]);
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    for run in RUNS {
+        assert_eq!(status(&out.join(run)), "interrupted", "{run}");
+    }
+    let (_, log) = run_ok_both(bin().args(&args));
+    assert!(log.contains("4 runs as one pack"), "{log}");
     for run in RUNS {
         assert_eq!(status(&out.join(run)), "completed", "{run}");
     }

@@ -59,11 +59,16 @@ pub fn write_dataset(dir: &Path, train: usize, test: usize) {
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
+    run_ok_both(cmd).0
+}
+
+/// stdout and stderr of a command that must succeed without panicking.
+pub fn run_ok_both(cmd: &mut Command) -> (String, String) {
     let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "command failed: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    String::from_utf8(out.stdout).unwrap()
+    (String::from_utf8(out.stdout).unwrap(), stderr)
 }
 
 /// `command --data DATA --out OUT rest...` as owned strings.
