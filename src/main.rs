@@ -420,13 +420,9 @@ fn sweep(args: SweepArgs) -> Result<Done, String> {
     for c in &configs {
         run::validate(c)?;
     }
+    let o = sweep::SweepOptions::new(args.settings.quiet, Some(&STOP), args.pack_size)?;
     let session = args.settings.session()?;
     catch_ctrl_c();
-    let o = sweep::SweepOptions {
-        quiet: args.settings.quiet,
-        stop: Some(&STOP),
-        pack_size: args.pack_size,
-    };
     let outcome = sweep::sweep(&session, &configs, &args.out, &o)?;
     print_runs(&outcome, args.json)
 }
@@ -438,13 +434,9 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
     base.subset = a.subset;
     base.eval_subset = a.eval_subset;
     run::validate(&base)?;
+    let o = sweep::SweepOptions::new(a.quiet, Some(&STOP), a.pack_size)?;
     let session = Session::open(a.data.as_deref(), a.adapter.as_deref(), None)?;
     catch_ctrl_c();
-    let o = sweep::SweepOptions {
-        quiet: a.quiet,
-        stop: Some(&STOP),
-        pack_size: a.pack_size,
-    };
     let outcome = mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, &o)?;
     let done = print_runs(&outcome, false)?;
     if matches!(done, Done::Ok) {

@@ -151,6 +151,24 @@ pub struct SweepOptions<'a> {
     pub pack_size: usize,
 }
 
+impl<'a> SweepOptions<'a> {
+    /// Refuses a pack size of 0, naming the flag.
+    pub fn new(
+        quiet: bool,
+        stop: Option<&'a AtomicBool>,
+        pack_size: usize,
+    ) -> Result<Self, String> {
+        if pack_size == 0 {
+            return Err("--pack-size 0: give at least 1 (1 trains the runs one at a time)".into());
+        }
+        Ok(SweepOptions {
+            quiet,
+            stop,
+            pack_size,
+        })
+    }
+}
+
 /// What runs must share to train as one pack: shape, batch norm, batch size, epochs, split,
 /// and the epochs their checkpoints have done.
 type PackKey = (
@@ -219,9 +237,6 @@ pub fn sweep(
     out: &Path,
     o: &SweepOptions,
 ) -> Result<Outcome, String> {
-    if o.pack_size == 0 {
-        return Err("--pack-size 0: give at least 1 (1 trains the runs one at a time)".into());
-    }
     for c in configs {
         s.check(c)?;
     }

@@ -340,6 +340,14 @@ fn bad_flags_give_clear_errors() {
         (vec!["train", "--batch-norm=maybe"], "--batch-norm"),
         (vec!["train", "--lr", "0.1,0.2"], "mlp-gpu sweep"),
         (
+            vec!["sweep", "--out", out_s, "--pack-size", "0"],
+            "--pack-size",
+        ),
+        (
+            vec!["reproduce", "--out", out_s, "--pack-size", "0"],
+            "--pack-size",
+        ),
+        (
             vec![
                 "train",
                 "--data",

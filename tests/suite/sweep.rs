@@ -458,3 +458,60 @@ fn ctrl_c_mid_pack_interrupts_every_member_and_the_rerun_completes_them() {
         assert_eq!(status(&out.join(run)), "completed", "{run}");
     }
 }
+
+/// `sweep` over `lists` (flag, values) on a 600-image set, then `extra`: (out, stderr).
+fn small_sweep(tmp: &Path, out: &str, lists: &[(&str, &str)], extra: &[&str]) -> (PathBuf, String) {
+    let data = tmp.join("data");
+    if !data.exists() {
+        std::fs::create_dir(&data).unwrap();
+        write_dataset(&data, 600, 50);
+    }
+    let out = tmp.join(out);
+    let mut cmd = bin();
+    cmd.arg("sweep")
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--hidden", "32", "--val-size", "100"]);
+    for (flag, values) in lists {
+        cmd.args([flag, values]);
+    }
+    let (_, stderr) = run_ok_both(cmd.args(extra));
+    (out, stderr)
+}
+
+/// A member at a diverging learning rate ends `diverged` where its run alone would, and the
+/// other member of its pack is unchanged by it: both equal their runs one at a time.
+#[test]
+fn a_diverging_member_ends_alone_and_leaves_its_pack_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lists = [
+        ("--optimizer", "sgd"),
+        ("--lr", "1e30,0.05"),
+        ("--batch-size", "50"),
+        ("--epochs", "3"),
+    ];
+    let (alone, _) = small_sweep(tmp.path(), "alone", &lists, &["--pack-size", "1"]);
+    let (packed, log) = small_sweep(tmp.path(), "packed", &lists, &[]);
+    assert!(log.contains("2 runs as one pack"), "{log}");
+    let wild = format!("sgd_lr{}_b50_p0_pytorch_nobn_s0", 1e30f32);
+    let steady = "sgd_lr0.05_b50_p0_pytorch_nobn_s0".to_string();
+    assert_eq!(status(&packed.join(&wild)), "diverged");
+    assert_eq!(status(&packed.join(&steady)), "completed");
+    for run in [wild, steady] {
+        let (got, want) = (untimed(&packed.join(&run)), untimed(&alone.join(&run)));
+        assert_eq!(got, want, "{run}");
+    }
+}
+
+/// Two batch sizes by batch norm off and on make four groups, each a pack of its two
+/// optimizers.
+#[test]
+fn runs_pack_by_batch_size_and_batch_norm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lists = [("--optimizer", "sgd,adam"), ("--batch-size", "25,50")];
+    let extra = ["--batch-norm=false,true", "--epochs", "1"];
+    let (_, log) = small_sweep(tmp.path(), "grid", &lists, &extra);
+    assert_eq!(log.matches("2 runs as one pack").count(), 4, "{log}");
+}
