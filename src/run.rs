@@ -505,6 +505,7 @@ impl Epochs<'_> {
         let t1 = Instant::now();
         let vals = t.evaluate(false)?;
         let eval_seconds = t1.elapsed().as_secs_f64();
+        let saved = t.net.read_members(ctx)?;
         for (i, m) in members.iter_mut().enumerate() {
             if m.summary.is_some() {
                 continue; // ended; its regions train on, unread
@@ -541,8 +542,8 @@ impl Epochs<'_> {
             let ck = Checkpoint {
                 epochs_done: m.metrics.len(),
                 steps_done: t.steps_done,
-                params: t.net.read_params(ctx, i)?,
-                state: t.net.read_state(ctx, i)?[t.net.state.saved()].to_vec(),
+                params: saved[i].0.clone(),
+                state: saved[i].1[t.net.state.saved()].to_vec(),
                 metrics: m.metrics.clone(),
             };
             checkpoint::save(&m.dir.join(CHECKPOINT), &ck)?;
@@ -571,18 +572,18 @@ impl Epochs<'_> {
         }
         let ctx = &self.s.ctx;
         let tests = t.evaluate(true)?;
+        let saved = t.net.read_members(ctx)?;
         for (i, m) in members.iter_mut().enumerate() {
             if m.summary.is_some() || !ends(m) {
                 continue;
             }
-            let params = t.net.read_params(ctx, i)?;
-            let state = t.net.read_state(ctx, i)?;
+            let (params, state) = &saved[i];
             let bytes = output::model_bytes(
                 &t.net.params,
                 &t.net.state,
                 m.c.dropout > 0.0,
-                &params,
-                &state,
+                params,
+                state,
                 i64::from(t.steps_done),
             );
             write_atomic(&m.dir.join(MODEL), &bytes)?;

@@ -457,8 +457,7 @@ impl<'a> Trainer<'a> {
             }
         }
         ctx.queue.submit([encoder.finish()]);
-        let slots = self.net.read_slots(ctx, batches)?;
-        let preds = self.net.read_preds(ctx, n)?;
+        let results = self.net.read_evaluation(ctx, batches, n)?;
         ctx.check()?;
         let resident = if test {
             &self.data.test
@@ -466,9 +465,8 @@ impl<'a> Trainer<'a> {
             &self.data.train
         };
         let labels: Vec<u8> = idx.iter().map(|&i| resident.labels[i as usize]).collect();
-        Ok(slots
+        Ok(results
             .iter()
-            .zip(&preds)
             .map(|(s, p)| evaluation(s, p, &labels))
             .collect())
     }

@@ -197,15 +197,14 @@ pub fn read_words<T: bytemuck::Pod>(
     read_mapped(ctx, &staging, submitted)
 }
 
-/// Copies the regions (word offset, length) of `buffer` to the host with one submit and one
-/// wait: a pack's per-member slots or predictions, read as one.
-pub fn read_regions<T: bytemuck::Pod>(
+/// Copies the regions (buffer, word offset, length) to the host with one submit and one
+/// wait: what an epoch reads of every member of a pack, read as one. Words come back as
+/// u32; `bytemuck::cast_slice` gives the f32s.
+pub fn read_regions(
     ctx: &Context,
-    buffer: &Buffer,
-    regions: &[(usize, usize)],
-) -> Result<Vec<Vec<T>>, GpuError> {
-    assert_eq!(std::mem::size_of::<T>(), 4);
-    let total: usize = regions.iter().map(|r| r.1).sum();
+    regions: &[(&Buffer, usize, usize)],
+) -> Result<Vec<Vec<u32>>, GpuError> {
+    let total: usize = regions.iter().map(|r| r.2).sum();
     if total == 0 {
         return Ok(regions.iter().map(|_| Vec::new()).collect());
     }
@@ -217,17 +216,17 @@ pub fn read_regions<T: bytemuck::Pod>(
     });
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut at = 0u64;
-    for &(offset, len) in regions {
+    for &(buffer, offset, len) in regions {
         let bytes = 4 * len as u64;
         encoder.copy_buffer_to_buffer(buffer, 4 * offset as u64, &staging, at, bytes);
         at += bytes;
     }
     let submitted = ctx.queue.submit([encoder.finish()]);
-    let all: Vec<T> = read_mapped(ctx, &staging, submitted)?;
+    let all: Vec<u32> = read_mapped(ctx, &staging, submitted)?;
     let mut rest = &all[..];
     Ok(regions
         .iter()
-        .map(|&(_, len)| {
+        .map(|&(_, _, len)| {
             let (head, tail) = rest.split_at(len);
             rest = tail;
             head.to_vec()

@@ -87,6 +87,18 @@ pub struct Step {
     pub slot: usize,
 }
 
+/// A member's evaluation as read back: its (loss sum, correct) per batch, its predictions.
+pub type Scored = (Vec<(f32, f32)>, Vec<u32>);
+
+/// A member's parameters and state as read back.
+pub type Weights = (Vec<f32>, Vec<f32>);
+
+/// Loss slots' words as (loss sum, correct) pairs.
+fn pairs(words: &[u32]) -> Vec<(f32, f32)> {
+    let v: &[f32] = bytemuck::cast_slice(words);
+    v.chunks(2).map(|c| (c[0], c[1])).collect()
+}
+
 /// Words of each member's region of each buffer: the layouts' lengths, 4-aligned so that
 /// every member's tensors stay 16-byte aligned; `indices` is each member's index list.
 fn strides(
@@ -343,26 +355,66 @@ impl GpuNetwork {
         read_words(ctx, &self.buffers.state, at, self.state.len)
     }
 
+    fn members(&self) -> std::ops::Range<usize> {
+        0..self.pack.members as usize
+    }
+
+    /// Member m's slots 0..n: where they are in the state buffer.
+    fn slots_region(&self, m: usize, n: usize) -> (&wgpu::Buffer, usize, usize) {
+        let at = m * self.pack.state as usize + self.state.slot(0);
+        (&self.buffers.state, at, 2 * n)
+    }
+
     /// (loss sum, correct) of slots 0..n, of every member (one host wait).
     pub fn read_slots(&self, ctx: &Context, n: usize) -> Result<Vec<Vec<(f32, f32)>>, GpuError> {
-        let stride = self.pack.state as usize;
-        let regions: Vec<_> = (0..self.pack.members as usize)
-            .map(|m| (m * stride + self.state.slot(0), 2 * n))
-            .collect();
-        let words: Vec<Vec<f32>> = read_regions(ctx, &self.buffers.state, &regions)?;
-        Ok(words
+        let regions: Vec<_> = self.members().map(|m| self.slots_region(m, n)).collect();
+        Ok(read_regions(ctx, &regions)?
             .iter()
-            .map(|v| v.chunks(2).map(|c| (c[0], c[1])).collect())
+            .map(|w| pairs(w))
             .collect())
     }
 
-    /// The first n predictions of every member (one host wait).
-    pub fn read_preds(&self, ctx: &Context, n: usize) -> Result<Vec<Vec<u32>>, GpuError> {
-        let stride = self.pack.ints as usize;
-        let regions: Vec<_> = (0..self.pack.members as usize)
-            .map(|m| (m * stride + self.preds_at, n))
+    /// Every member's (loss sum, correct) of slots 0..batches and first n predictions, in
+    /// one host wait: an evaluation's results.
+    pub fn read_evaluation(
+        &self,
+        ctx: &Context,
+        batches: usize,
+        n: usize,
+    ) -> Result<Vec<Scored>, GpuError> {
+        let ints = self.pack.ints as usize;
+        let regions: Vec<_> = self
+            .members()
+            .flat_map(|m| {
+                let preds = (&self.buffers.ints, m * ints + self.preds_at, n);
+                [self.slots_region(m, batches), preds]
+            })
             .collect();
-        read_regions(ctx, &self.buffers.ints, &regions)
+        let words = read_regions(ctx, &regions)?;
+        Ok(words
+            .chunks(2)
+            .map(|w| (pairs(&w[0]), w[1].clone()))
+            .collect())
+    }
+
+    /// Every member's parameters and state, in one host wait (for checkpoints).
+    pub fn read_members(&self, ctx: &Context) -> Result<Vec<Weights>, GpuError> {
+        let (p, s) = (self.pack.params as usize, self.pack.state as usize);
+        let regions: Vec<_> = self
+            .members()
+            .flat_map(|m| {
+                [
+                    (&self.buffers.params, m * p, self.params.len),
+                    (&self.buffers.state, m * s, self.state.len),
+                ]
+            })
+            .collect();
+        let words = read_regions(ctx, &regions)?;
+        let floats = |w: &[u32]| bytemuck::cast_slice::<u32, f32>(w).to_vec();
+        Ok(words
+            .chunks(2)
+            .map(|w| (floats(&w[0]), floats(&w[1])))
+            .collect())
     }
 
     /// Replaces member `m`'s parameters and state (for resuming and loading a model).

@@ -438,25 +438,52 @@ fn packed_sweep_runs_equal_the_runs_trained_one_at_a_time() {
     }
 }
 
-/// Ctrl-C in the middle of a pack: every member is interrupted at the same step boundary,
-/// keeps its checkpoint, and the rerun resumes them as one pack to completion.
-#[test]
-fn ctrl_c_mid_pack_interrupts_every_member_and_the_rerun_completes_them() {
+/// Stops a packed sweep of the four runs with `signal` once the pack has finished an
+/// epoch, checks what `stopped` expects of the runs' folders, reruns it, and holds every
+/// run's files to the same runs trained one at a time without a stop, timings aside.
+fn stopped_pack_resumes_to_the_runs_alone(signal: i32, stopped: impl Fn(&Path)) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     let first = out.join(RUNS[0]).join("metrics.jsonl");
     let (mut child, args) = start_sweep(tmp.path(), 30, &first, &[]);
     // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    assert_eq!(child.wait().unwrap().code(), Some(130));
-    for run in RUNS {
-        assert_eq!(status(&out.join(run)), "interrupted", "{run}");
-    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait().unwrap();
+    stopped(&out);
     let (_, log) = run_ok_both(bin().args(&args));
     assert!(log.contains("4 runs as one pack"), "{log}");
+    let alone = tmp.path().join("alone");
+    let mut one_at_a_time = args.clone();
+    let at = args.iter().position(|a| a == "--out").unwrap();
+    one_at_a_time[at + 1] = alone.to_str().unwrap().to_string();
+    one_at_a_time.extend(["--pack-size", "1"].map(String::from));
+    run_ok(bin().args(&one_at_a_time));
     for run in RUNS {
         assert_eq!(status(&out.join(run)), "completed", "{run}");
+        assert_eq!(untimed(&out.join(run)), untimed(&alone.join(run)), "{run}");
     }
+}
+
+/// Ctrl-C in the middle of a pack: every member is interrupted at the same step boundary
+/// and keeps its checkpoint; the rerun resumes them as one pack to their runs' ends.
+#[test]
+fn ctrl_c_mid_pack_interrupts_every_member_and_the_rerun_equals_the_runs_alone() {
+    stopped_pack_resumes_to_the_runs_alone(libc::SIGINT, |out| {
+        for run in RUNS {
+            assert_eq!(status(&out.join(run)), "interrupted", "{run}");
+        }
+    });
+}
+
+/// SIGKILL in the middle of a pack: no member has a summary; the rerun resumes them all
+/// from their checkpoints as one pack.
+#[test]
+fn sigkill_mid_pack_and_the_rerun_equals_the_runs_alone() {
+    stopped_pack_resumes_to_the_runs_alone(libc::SIGKILL, |out| {
+        for run in RUNS {
+            assert!(!out.join(run).join("summary.json").exists(), "{run}");
+        }
+    });
 }
 
 /// `sweep` over `lists` (flag, values) on a 600-image set, then `extra`: (out, stderr).
