@@ -163,66 +163,80 @@ fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
     assert_eq!(run(false), run(true));
 }
 
-/// A pack trained by one Trainer is its members trained alone, to the last bit: every
-/// epoch's loss, the validation and test evaluations, parameters and state; and a pack's
-/// step costs the dispatches of one run's.
-#[test]
-fn packed_trainer_members_equal_their_runs_alone() {
-    let k = Kernels::new(ctx()).unwrap();
-    let (data, split) = (data(&k), split());
+/// Five members mixing all three optimizers, two learning rates, dropout 0 and > 0, both
+/// initialisers and three seeds; batch norm as given.
+fn five_members(batch_norm: bool) -> Vec<TrainConfig> {
     let member = |optimizer, lr, dropout, init, seed| TrainConfig {
         optimizer,
         lr,
         dropout,
         init,
         seed,
+        batch_norm,
+        epochs: 1,
         ..config()
     };
-    let configs = vec![
+    vec![
         member(OptimizerKind::Adam, 0.005, 0.2, Init::Pytorch, 3),
         member(OptimizerKind::Sgd, 0.05, 0.0, Init::KaimingUniform, 4),
-        member(OptimizerKind::Rmsprop, 0.001, 0.3, Init::Pytorch, 5),
-        member(OptimizerKind::Adam, 0.01, 0.0, Init::KaimingUniform, 3),
-    ];
-    let train = |mut t: Trainer| {
-        let mut losses = Vec::new();
-        let mut dispatches = Vec::new();
-        for epoch in 0..2 {
-            let (l, counts) = t.train_epoch(epoch, None).unwrap();
-            losses.push(l);
-            dispatches.push(counts.dispatches);
-        }
-        let (val, test) = (t.evaluate(false).unwrap(), t.evaluate(true).unwrap());
-        let members = t.configs.len();
-        let net = &t.net;
-        let params: Vec<_> = (0..members)
-            .map(|m| net.read_params(ctx(), m).unwrap())
-            .collect();
-        let state: Vec<_> = (0..members)
-            .map(|m| net.read_state(ctx(), m).unwrap())
-            .collect();
-        (losses, val, test, params, state, dispatches)
+        member(OptimizerKind::Rmsprop, 0.005, 0.3, Init::Pytorch, 5),
+        member(OptimizerKind::Adam, 0.05, 0.0, Init::KaimingUniform, 3),
+        member(OptimizerKind::Sgd, 0.005, 0.2, Init::Pytorch, 4),
+    ]
+}
+
+/// Everything a run's files hold but timings, for every member of `t` after one epoch:
+/// losses, validation and test evaluations, parameters and state; and the epoch's
+/// dispatches.
+type Trained = (
+    Vec<Vec<f64>>,
+    Vec<mlp_gpu::train::Evaluation>,
+    Vec<mlp_gpu::train::Evaluation>,
+    Vec<(Vec<f32>, Vec<f32>)>,
+    u64,
+);
+
+fn train_one_epoch(mut t: Trainer) -> Trained {
+    let (l, counts) = t.train_epoch(0, None).unwrap();
+    let (val, test) = (t.evaluate(false).unwrap(), t.evaluate(true).unwrap());
+    let weights = t.net.read_members(ctx()).unwrap();
+    (vec![l], val, test, weights, counts.dispatches)
+}
+
+/// A pack trained by one Trainer is its members trained alone, to the last bit, for every
+/// matmul variant and with batch norm off and on (two packs of five): the epoch's losses,
+/// the validation and test evaluations, parameters and state, all that a run's files hold
+/// but timings; and a pack's epoch costs the dispatches of one run's.
+#[test]
+fn packed_trainer_members_equal_their_runs_alone_with_every_variant() {
+    // 10 steps an epoch, 50 images to evaluate: 60 trainings in all
+    let spec = SplitSpec {
+        split_seed: 1,
+        val_size: 100,
+        subset: Some(500),
+        eval_subset: Some(50),
     };
-    let pack = train(Trainer::new_pack(ctx(), &k, &data, configs.clone(), &split).unwrap());
-    for (m, c) in configs.into_iter().enumerate() {
-        let alone = train(Trainer::new(ctx(), &k, &data, c, &split).unwrap());
-        let losses: Vec<f64> = pack.0.iter().map(|epoch| epoch[m]).collect();
-        assert_eq!(
-            losses,
-            alone.0.iter().map(|e| e[0]).collect::<Vec<_>>(),
-            "member {m}"
-        );
-        assert!(
-            losses.iter().all(|l| l.is_finite()),
-            "member {m}: {losses:?}"
-        );
-        assert_eq!(pack.1[m], alone.1[0], "member {m}: validation");
-        assert_eq!(pack.2[m], alone.2[0], "member {m}: test");
-        assert_eq!(pack.3[m], alone.3[0], "member {m}: parameters");
-        assert_eq!(pack.4[m], alone.4[0], "member {m}: state");
-        assert_eq!(
-            pack.5, alone.5,
-            "a pack's epoch dispatches as many as a run's"
-        );
+    let split = Split::new(3600, 100, spec).unwrap();
+    for v in crate::common::variants() {
+        let k = crate::common::kernels(v);
+        let data = data(k);
+        for batch_norm in [false, true] {
+            let configs = five_members(batch_norm);
+            let pack = Trainer::new_pack(ctx(), k, &data, configs.clone(), &split).unwrap();
+            let pack = train_one_epoch(pack);
+            for (m, c) in configs.into_iter().enumerate() {
+                let alone = train_one_epoch(Trainer::new(ctx(), k, &data, c, &split).unwrap());
+                let what = format!("{} batch norm {batch_norm} member {m}", v.name());
+                assert!(pack.0[0][m].is_finite(), "{what}: {:?}", pack.0);
+                assert_eq!(pack.0[0][m], alone.0[0][0], "{what}: loss");
+                assert_eq!(pack.1[m], alone.1[0], "{what}: validation");
+                assert_eq!(pack.2[m], alone.2[0], "{what}: test");
+                assert_eq!(pack.3[m], alone.3[0], "{what}: parameters and state");
+                assert_eq!(
+                    pack.4, alone.4,
+                    "{what}: a pack dispatches as much as a run"
+                );
+            }
+        }
     }
 }
