@@ -49,7 +49,7 @@ enum Command {
         data: Option<PathBuf>,
         #[arg(long)]
         adapter: Option<String>,
-        #[arg(long)]
+        #[arg(allow_negative_numbers = true, long)]
         eval_subset: Option<usize>,
         /// Print only JSON on stdout.
         #[arg(long)]
@@ -57,12 +57,17 @@ enum Command {
     },
     /// Time training epochs of the default network (Adam, lr 0.005).
     Bench {
-        #[arg(long, value_delimiter = ',', default_value = "64,512")]
+        #[arg(
+            allow_negative_numbers = true,
+            long,
+            value_delimiter = ',',
+            default_value = "64,512"
+        )]
         batch_size: Vec<usize>,
         /// Timed epochs per case, after one warm-up epoch.
-        #[arg(long, default_value_t = 3)]
+        #[arg(allow_negative_numbers = true, long, default_value_t = 3)]
         epochs: usize,
-        #[arg(long)]
+        #[arg(allow_negative_numbers = true, long)]
         subset: Option<usize>,
         #[arg(long)]
         data: Option<PathBuf>,
@@ -75,7 +80,12 @@ enum Command {
         #[arg(long)]
         profile: bool,
         /// Runs trained together as one pack, per case (seeds 0, 1, ...), e.g. 1,4,16.
-        #[arg(long, value_delimiter = ',', default_value = "1")]
+        #[arg(
+            allow_negative_numbers = true,
+            long,
+            value_delimiter = ',',
+            default_value = "1"
+        )]
         pack_size: Vec<usize>,
         /// The matmul variant (default: the adapter's; `--matmul` compares them).
         #[arg(long, value_enum)]
@@ -91,28 +101,28 @@ enum Command {
 #[derive(Args)]
 struct Settings {
     /// Hidden layer sizes [200,200,200].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// [sgd]
     #[arg(long, value_enum, value_delimiter = ',')]
     optimizer: Vec<OptimizerKind>,
     /// Learning rate [0.05].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     lr: Vec<f32>,
     /// [0]
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     momentum: Option<f32>,
     /// [0]
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     weight_decay: Option<f32>,
     /// [10]
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     epochs: Option<usize>,
     /// [512]
-    #[arg(long, value_delimiter = ',')]
+    #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     batch_size: Vec<usize>,
     /// Drop probability after each hidden layer [0].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     dropout: Vec<f32>,
     /// [pytorch]
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -121,19 +131,19 @@ struct Settings {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_delimiter = ',')]
     batch_norm: Vec<bool>,
     /// Seed for initialisation, shuffling and dropout [0].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     seed: Vec<u64>,
     /// Seed of the train/validation split [1234].
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     split_seed: Option<u64>,
     /// Training images held out for validation [10000].
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     val_size: Option<usize>,
     /// Train on the first N images of the training part.
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     subset: Option<usize>,
     /// Evaluate on the first N validation and test images.
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     eval_subset: Option<usize>,
     #[arg(long)]
     data: Option<PathBuf>,
@@ -179,7 +189,7 @@ struct SweepArgs {
     shard: Option<Shard>,
     /// Most runs trained together as one pack, in the same dispatches (runs that share
     /// --hidden, --batch-norm, --batch-size, epochs and split); 1 trains one at a time.
-    #[arg(long, default_value_t = sweep::PACK_SIZE)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = sweep::PACK_SIZE)]
     pack_size: usize,
     /// Print the runs' results as JSON only on stdout.
     #[arg(long)]
@@ -189,17 +199,22 @@ struct SweepArgs {
 #[derive(Args)]
 struct ReproduceArgs {
     /// Seeds; each runs the whole study [0].
-    #[arg(long, value_delimiter = ',', default_value = "0")]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_delimiter = ',',
+        default_value = "0"
+    )]
     seeds: Vec<u64>,
     /// [10]
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     epochs: Option<usize>,
     /// [512]
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     batch_size: Option<usize>,
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     subset: Option<usize>,
-    #[arg(long)]
+    #[arg(allow_negative_numbers = true, long)]
     eval_subset: Option<usize>,
     #[arg(long)]
     data: Option<PathBuf>,
@@ -208,7 +223,7 @@ struct ReproduceArgs {
     #[arg(long, default_value = "study")]
     out: PathBuf,
     /// Most runs trained together as one pack (see `sweep --pack-size`).
-    #[arg(long, default_value_t = sweep::PACK_SIZE)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = sweep::PACK_SIZE)]
     pack_size: usize,
     #[arg(long)]
     quiet: bool,

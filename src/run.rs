@@ -131,9 +131,13 @@ pub fn validate(c: &TrainConfig) -> Result<(), String> {
     if !(0.0..1.0).contains(&c.dropout) {
         return Err(format!("--dropout {}: must be in [0, 1)", c.dropout));
     }
-    let non_negative = |v: f32| v.is_finite() && v >= 0.0;
-    if !non_negative(c.momentum) || !non_negative(c.weight_decay) {
-        return Err("--momentum and --weight-decay must be finite and not negative".into());
+    for (flag, v) in [
+        ("--momentum", c.momentum),
+        ("--weight-decay", c.weight_decay),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("{flag} {v}: must be finite and not negative"));
+        }
     }
     if c.batch_size == 0 || c.epochs == 0 {
         return Err("--batch-size and --epochs must be at least 1".into());
@@ -203,11 +207,18 @@ impl Session {
             eval_subset: c.eval_subset,
         };
         let split = Split::new(self.train_len, self.test_len, s)?;
-        if c.batch_size > split.train_idx.len() {
+        let n = split.train_idx.len();
+        if c.batch_size > n {
             return Err(format!(
-                "--batch-size {} is larger than the training set ({} images); lower it",
-                c.batch_size,
-                split.train_idx.len()
+                "--batch-size {} is larger than the training set ({n} images); lower it",
+                c.batch_size
+            ));
+        }
+        // PyTorch refuses this too ("Expected more than 1 value per channel when training")
+        if c.batch_norm && (c.batch_size == 1 || n % c.batch_size == 1) {
+            return Err(format!(
+                "--batch-norm with --batch-size {} leaves batches of one row ({n} training images): batch norm needs at least 2; change --batch-size (or --subset, --val-size)",
+                c.batch_size
             ));
         }
         Ok(split)

@@ -598,3 +598,65 @@ fn help_states_the_defaults_of_train_config() {
         );
     }
 }
+
+/// A negative number for any numeric flag is read as that flag's value, and the error names
+/// the flag (not "unexpected argument '-1'").
+#[test]
+fn negative_numbers_for_numeric_flags_name_the_flag() {
+    let flags = [
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--dropout",
+        "--epochs",
+        "--batch-size",
+        "--hidden",
+        "--seed",
+        "--split-seed",
+        "--val-size",
+        "--subset",
+        "--eval-subset",
+    ];
+    for flag in flags {
+        let err = run_err(&["train", flag, "-1"]);
+        assert!(err.contains(flag), "{flag} -1: {err}");
+        assert!(!err.contains("unexpected argument"), "{flag} -1: {err}");
+    }
+    for args in [
+        ["sweep", "--out", "/nonexistent/x", "--pack-size", "-1"],
+        ["reproduce", "--out", "/nonexistent/x", "--seeds", "-1"],
+        ["bench", "--subset", "10", "--epochs", "-1"],
+    ] {
+        let err = run_err(&args);
+        assert!(err.contains(args[3]), "{args:?}: {err}");
+    }
+}
+
+/// Batch norm on a batch of one row (batch size 1, or an epoch's last batch) is refused
+/// before any work, naming the flags, as PyTorch refuses it; nothing is written.
+#[test]
+fn batch_norm_with_a_one_row_batch_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dataset(tmp.path(), 300, 20);
+    let data = tmp.path().to_str().unwrap();
+    let out = tmp.path().join("never");
+    for extra in [
+        vec!["--batch-size", "1"],
+        vec!["--subset", "101", "--batch-size", "50"],
+    ] {
+        let mut args = vec!["train", "--data", data, "--out", out.to_str().unwrap()];
+        args.extend(["--batch-norm", "--val-size", "100"]);
+        args.extend(extra.iter().copied());
+        let err = run_err(&args);
+        assert!(
+            err.contains("--batch-norm") && err.contains("--batch-size"),
+            "{err}"
+        );
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing written");
+    }
+}
