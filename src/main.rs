@@ -332,6 +332,12 @@ fn train(args: TrainArgs) -> Result<Done, String> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
+            if out.join("config.json").exists() {
+                return Err(format!(
+                    "--out {0}: already holds a run; continue it with `mlp-gpu train --resume {0}`, or choose a new --out",
+                    out.display()
+                ));
+            }
             (args.config()?, out, false)
         }
     };

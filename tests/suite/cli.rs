@@ -660,3 +660,38 @@ fn batch_norm_with_a_one_row_batch_is_refused() {
         assert!(!out.exists(), "nothing written");
     }
 }
+
+/// `train --out DIR` onto a folder that holds a run is refused, offering --resume or a new
+/// --out, and leaves every file in it as it was.
+#[test]
+fn train_onto_a_run_folder_is_refused_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 600, 50);
+    let out = tmp.path().join("run");
+    run_ok(bin().args(train_args(&data, &out)));
+    let before: Vec<_> = [
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "summary.json",
+    ]
+    .iter()
+    .map(|f| std::fs::read(out.join(f)).unwrap())
+    .collect();
+    let args = train_args(&data, &out);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = run_err(&args);
+    assert!(err.contains("--resume") && err.contains("--out"), "{err}");
+    let after: Vec<_> = [
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "summary.json",
+    ]
+    .iter()
+    .map(|f| std::fs::read(out.join(f)).unwrap())
+    .collect();
+    assert!(before == after, "the run's files are unchanged");
+}
