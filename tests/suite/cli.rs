@@ -671,27 +671,19 @@ fn train_onto_a_run_folder_is_refused_and_changes_nothing() {
     write_dataset(&data, 600, 50);
     let out = tmp.path().join("run");
     run_ok(bin().args(train_args(&data, &out)));
-    let before: Vec<_> = [
-        "config.json",
-        "metrics.jsonl",
-        "model.safetensors",
-        "summary.json",
-    ]
-    .iter()
-    .map(|f| std::fs::read(out.join(f)).unwrap())
-    .collect();
+    let files = || {
+        let names = [
+            "config.json",
+            "metrics.jsonl",
+            "model.safetensors",
+            "summary.json",
+        ];
+        names.map(|f| std::fs::read(out.join(f)).unwrap())
+    };
+    let before = files();
     let args = train_args(&data, &out);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = run_err(&args);
     assert!(err.contains("--resume") && err.contains("--out"), "{err}");
-    let after: Vec<_> = [
-        "config.json",
-        "metrics.jsonl",
-        "model.safetensors",
-        "summary.json",
-    ]
-    .iter()
-    .map(|f| std::fs::read(out.join(f)).unwrap())
-    .collect();
-    assert!(before == after, "the run's files are unchanged");
+    assert!(before == files(), "the run's files are unchanged");
 }
