@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[derive(Parser)]
 #[command(
@@ -287,6 +287,18 @@ impl TrainArgs {
 /// Ctrl-C asks runs to stop at the next step boundary; a second Ctrl-C exits at once.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// The signal that stopped the runs: SIGINT (Ctrl-C), or SIGTERM or SIGHUP (what Slurm,
+/// Kubernetes, `timeout` and a closed terminal send); the exit status is 128 + it.
+static SIGNAL: AtomicI32 = AtomicI32::new(libc::SIGINT);
+
+extern "C" fn on_terminate(signal: libc::c_int) {
+    // only atomic stores: async-signal-safe
+    SIGNAL.store(signal, Ordering::SeqCst);
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP stop the runs at the next step boundary; a second Ctrl-C
+/// quits at once.
 fn catch_ctrl_c() {
     let handler = || {
         if STOP.swap(true, Ordering::SeqCst) {
@@ -296,6 +308,13 @@ fn catch_ctrl_c() {
     };
     if let Err(e) = ctrlc::set_handler(handler) {
         eprintln!("warning: Ctrl-C will not stop runs cleanly: {e}");
+    }
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let handler = on_terminate as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to atomics, which is async-signal-safe.
+        if unsafe { libc::signal(signal, handler as libc::sighandler_t) } == libc::SIG_ERR {
+            eprintln!("warning: signal {signal} will not stop runs cleanly");
+        }
     }
 }
 
@@ -670,7 +689,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(Done::Ok) => ExitCode::SUCCESS,
-        Ok(Done::Interrupted) => ExitCode::from(130),
+        Ok(Done::Interrupted) => ExitCode::from((128 + SIGNAL.load(Ordering::SeqCst)) as u8),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -75,6 +75,21 @@ fn assert_same_run(a: &Path, b: &Path) {
 
 #[test]
 fn ctrl_c_stops_at_a_step_boundary_and_resume_finishes_bit_identically() {
+    stop_then_resume(libc::SIGINT);
+}
+
+/// SIGTERM (Slurm at its time limit, Kubernetes on eviction, `timeout`) and SIGHUP (a
+/// closed terminal) stop a run as Ctrl-C does, with exit status 128 + the signal.
+#[test]
+fn sigterm_and_sighup_stop_like_ctrl_c_and_resume_finishes_bit_identically() {
+    stop_then_resume(libc::SIGTERM);
+    stop_then_resume(libc::SIGHUP);
+}
+
+/// `signal` after the first epoch: a clean stop (exit 128 + signal, summary `interrupted`,
+/// the checkpoint kept, one line saying how to go on), then `--resume` equals a run never
+/// stopped.
+fn stop_then_resume(signal: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(tmp.path());
     let epochs = 12;
@@ -100,11 +115,11 @@ fn ctrl_c_stops_at_a_step_boundary_and_resume_finishes_bit_identically() {
         }
     }
     // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert_eq!(status.code(), Some(128 + signal), "{seen}{rest}");
     assert_failed_for_its_own_reason(&rest);
     assert!(rest.contains("--resume"), "it says how to go on: {rest}");
     let summary = json(&dir.join("summary.json"));
