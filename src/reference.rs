@@ -506,7 +506,8 @@ impl Network {
             let (g, b) = layer(l).gamma_beta_ranges().expect("a batch-norm layer");
             (p[g].to_vec(), p[b].to_vec())
         };
-        let params = f.params.clone();
+        // out of f while the twins borrow f's other buffers; only the update writes it
+        let mut params = std::mem::take(&mut f.params);
         match stage {
             Stage::Gather => {} // `batch` placed the gathered x
             Stage::LinearForward {
@@ -571,7 +572,7 @@ impl Network {
                     .expect("a training walk has the optimizer's settings");
                 let (m, v) = self.state_layout.moments();
                 let (m, v) = f.state[..v.end].split_at_mut(m.end);
-                let (p, g) = (&mut f.params, &f.grads);
+                let (p, g) = (&mut params, &f.grads);
                 match hyper.kind {
                     OptimizerKind::Sgd => sgd(p, m, g, hyper),
                     OptimizerKind::Adam => adam(p, m, v, g, hyper, w.step + 1),
@@ -579,6 +580,7 @@ impl Network {
                 }
             }
         }
+        f.params = params;
     }
 
     /// The cross-entropy of the logits: loss and correct count into `f.loss`, and with

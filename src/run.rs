@@ -228,24 +228,23 @@ impl Session {
     /// network's buffers against the device's limits.
     pub fn check(&self, c: &TrainConfig) -> Result<(), String> {
         validate(c)?;
+        self.fits(c, 1)
+    }
+
+    /// Whether a pack of `members` runs of `c`'s shape fits the device's limits.
+    fn fits(&self, c: &TrainConfig, members: usize) -> Result<(), String> {
         let split = self.split(c)?;
         let slots = crate::train::loss_slots(&split, c.batch_size);
         let layout = crate::model::ParamLayout::new(&c.spec());
-        crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots, 1)
+        crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots, members)
             .map_err(|e| e.to_string())
     }
 
     /// The most runs of `c`'s shape, up to `cap`, whose pack fits the device's limits.
     pub fn pack_cap(&self, c: &TrainConfig, cap: usize) -> Result<usize, String> {
-        let split = self.split(c)?;
-        let slots = crate::train::loss_slots(&split, c.batch_size);
-        let layout = crate::model::ParamLayout::new(&c.spec());
-        let fits = |k| {
-            crate::gpu::network::GpuNetwork::fits(&self.ctx, &layout, c.batch_size, slots, k)
-                .is_ok()
-        };
+        self.split(c)?;
         let mut k = cap.max(1);
-        while k > 1 && !fits(k) {
+        while k > 1 && self.fits(c, k).is_err() {
             k /= 2;
         }
         Ok(k)
