@@ -6,6 +6,7 @@ pub mod data;
 pub mod fault;
 pub mod figures;
 pub mod gpu;
+pub mod lock;
 pub mod model;
 pub mod ops;
 pub mod optim;

@@ -2,6 +2,7 @@
 //! per error on stderr.
 
 use clap::{Args, Parser, Subcommand};
+use mlp_gpu::lock::RunDir;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::run::{self, RunOptions, SavedConfig, Session, Status, CLASS_NAMES};
@@ -351,16 +352,15 @@ fn train(args: TrainArgs) -> Result<Done, String> {
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
-            if out.join("config.json").exists() {
-                return Err(format!(
-                    "--out {0}: already holds a run; continue it with `mlp-gpu train --resume {0}`, or choose a new --out",
-                    out.display()
-                ));
-            }
+            run::refuse_existing(&out)?;
             (args.config()?, out, false)
         }
     };
     run::validate(&c)?;
+    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref(), None)?;
+    session.check(&c)?;
+    run::prepare_dir(&dir)?;
+    let held = RunDir::claim(&dir).map_err(|e| e.to_string())?;
     if resume {
         if let Ok(s) = run::read_json::<run::Summary>(&dir.join(run::SUMMARY)) {
             if s.status.finished() {
@@ -373,14 +373,13 @@ fn train(args: TrainArgs) -> Result<Done, String> {
             }
         }
     }
-    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref(), None)?;
     catch_ctrl_c();
     let o = RunOptions {
         quiet: args.settings.quiet,
         resume,
         stop: Some(&STOP),
     };
-    let s = run::run(&session, &c, &dir, &o)?;
+    let s = run::run(&session, &c, held, &o)?;
     print_summary(&s, &dir, args.json)?;
     Ok(match s.status {
         Status::Interrupted => {
@@ -424,6 +423,12 @@ fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
             .runs
             .iter()
             .map(|(dir, s)| serde_json::json!({"dir": dir, "summary": s}))
+            .chain(
+                outcome
+                    .busy
+                    .iter()
+                    .map(|dir| serde_json::json!({"dir": dir, "busy": true})),
+            )
             .collect();
         emit(&json(&rows))?;
     } else {
@@ -441,7 +446,16 @@ fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
                 s.mean_epoch_seconds
             );
         }
+        for dir in &outcome.busy {
+            let _ = writeln!(text, "| {} | busy | – | – | – |", dir.display());
+        }
         emit(&text)?;
+    }
+    if !outcome.busy.is_empty() {
+        eprintln!(
+            "{} runs skipped: another process holds them and trains them there; rerun the same command after it ends to see every result",
+            outcome.busy.len()
+        );
     }
     Ok(if outcome.interrupted {
         eprintln!("interrupted: rerun the same command to go on where it stopped");
@@ -479,7 +493,7 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
     catch_ctrl_c();
     let outcome = mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, &o)?;
     let done = print_runs(&outcome, false)?;
-    if matches!(done, Done::Ok) {
+    if matches!(done, Done::Ok) && outcome.busy.is_empty() {
         emit(&format!("report: {}\n", a.out.join("report.md").display()))?;
     }
     Ok(done)

@@ -5,6 +5,7 @@
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{self, Fashion, Split, SplitSpec};
 use crate::gpu::{Context, GpuError, Kernels, MatmulVariant};
+use crate::lock::RunDir;
 use crate::model::StateLayout;
 use crate::output::{self, write_atomic, write_json};
 use crate::train::{Dataset, EpochMetrics, Evaluation, TrainConfig, TrainError, Trainer};
@@ -316,9 +317,20 @@ pub const SUMMARY: &str = "summary.json";
 /// Trains `c` into `dir`, checkpointing every epoch, and writes the run's files. Ctrl-C
 /// gives a summary with status `interrupted`; a fault writes status `failed` and returns
 /// the error, naming what was kept.
-pub fn run(s: &Session, c: &TrainConfig, dir: &Path, o: &RunOptions) -> Result<Summary, String> {
-    let runs = [(c.clone(), dir.to_path_buf())];
+pub fn run(s: &Session, c: &TrainConfig, dir: RunDir, o: &RunOptions) -> Result<Summary, String> {
+    let runs = [(c.clone(), dir)];
     run_pack(s, &runs, o).map(|mut summaries| summaries.remove(0))
+}
+
+/// Refuses to start a new run in `dir` when it already holds one (`--out` onto a run).
+pub fn refuse_existing(dir: &Path) -> Result<(), String> {
+    if dir.join(CONFIG).exists() {
+        return Err(format!(
+            "--out {0}: already holds a run; continue it with `mlp-gpu train --resume {0}`, or choose a new --out",
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// One run of a pack: its settings, folder, metrics so far, and its summary once it ended.
@@ -329,12 +341,12 @@ struct Member {
     summary: Option<Summary>,
 }
 
-/// Trains `runs` (settings, folder) as one pack: they share shape, batch norm, batch size
-/// and split, and (resuming) the epochs done. Each run's files are what `run` writes for
-/// it alone; a run that diverges ends there while the others go on.
+/// Trains `runs` (settings, folder held by this process) as one pack: they share shape,
+/// batch norm, batch size and split, and (resuming) the epochs done. Each run's files are
+/// what `run` writes for it alone; a run that diverges ends there while the others go on.
 pub fn run_pack(
     s: &Session,
-    runs: &[(TrainConfig, PathBuf)],
+    runs: &[(TrainConfig, RunDir)],
     o: &RunOptions,
 ) -> Result<Vec<Summary>, String> {
     for (c, _) in runs {
@@ -344,10 +356,11 @@ pub fn run_pack(
     trainer.stop = o.stop;
     let mut members = Vec::new();
     for (m, (c, dir)) in runs.iter().enumerate() {
-        let metrics = start(s, &mut trainer, m, c, dir, o.resume).map_err(|e| e.to_string())?;
+        let dir = dir.path();
+        let metrics = start(s, &mut trainer, m, c, dir, o.resume)?;
         members.push(Member {
             c: c.clone(),
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             metrics,
             summary: None,
         });
@@ -417,8 +430,9 @@ pub fn run_pack(
     }
 }
 
-/// Prepares member `m`'s folder: its checkpoint loaded into the trainer when resuming (else
-/// its stale files removed) and its config.json; returns its finished epochs' metrics.
+/// Prepares member `m`'s folder: its checkpoint loaded into the trainer when resuming (else,
+/// unless it holds a run, its stale files removed) and its config.json; returns its finished
+/// epochs' metrics.
 fn start(
     s: &Session,
     t: &mut Trainer,
@@ -427,7 +441,6 @@ fn start(
     dir: &Path,
     resume: bool,
 ) -> Result<Vec<EpochMetrics>, String> {
-    prepare_dir(dir)?;
     let write_err = |e: output::OutputError| e.to_string();
     let resumed = if resume {
         let saved = t.net.state.saved().len();
@@ -445,6 +458,10 @@ fn start(
             metrics = ck.metrics;
         }
         None => {
+            // Checked again now the folder is held: another process may have started a run.
+            if !resume {
+                refuse_existing(dir)?;
+            }
             for stale in [CHECKPOINT, MODEL, SUMMARY, METRICS] {
                 let _ = std::fs::remove_file(dir.join(stale));
             }

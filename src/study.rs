@@ -8,7 +8,8 @@ use crate::train::TrainConfig;
 use std::path::Path;
 
 /// Runs (or resumes) the study into `out` with `base` settings for every seed; returns
-/// every run's outcome, and writes the report unless interrupted.
+/// every run's outcome, and writes the report unless interrupted or another process holds
+/// some of its runs.
 pub fn reproduce(
     s: &Session,
     base: &TrainConfig,
@@ -20,6 +21,7 @@ pub fn reproduce(
     let mut all = Outcome {
         runs: Vec::new(),
         interrupted: false,
+        busy: Vec::new(),
     };
     let mut stage = |name: &str, grid: Grid| -> Result<bool, String> {
         let configs = grid.configs(base);
@@ -29,7 +31,9 @@ pub fn reproduce(
         let o = sweep::sweep(s, &configs, out, opts)?;
         all.runs.extend(o.runs);
         all.interrupted |= o.interrupted;
-        Ok(!o.interrupted)
+        all.busy.extend(o.busy);
+        // The next stage picks its settings from this one's results: all of them.
+        Ok(!all.interrupted && all.busy.is_empty())
     };
     let seed = seeds.to_vec();
     let grid = Grid {

@@ -1,6 +1,7 @@
 //! `mlp-gpu sweep`: the cartesian product of settings, one run directory each, sharing one
 //! session; resumable and splittable into shards.
 
+use crate::lock::{LockError, RunDir};
 use crate::run::{self, RunOptions, Session, Status, Summary};
 use crate::train::TrainConfig;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,40 @@ pub struct Outcome {
     pub runs: Vec<(PathBuf, Summary)>,
     /// Ctrl-C stopped the sweep before every run was done.
     pub interrupted: bool,
+    /// The folders of runs another process held, skipped (it trains them).
+    pub busy: Vec<PathBuf>,
+}
+
+/// A sweep's run folder, tried just before its pack trains.
+enum Claim {
+    /// Held by this process, with the epochs its checkpoint has done.
+    Held(RunDir, usize),
+    /// Finished by another process since the sweep began.
+    Finished(Summary),
+    /// Held by another process.
+    Busy(LockError),
+}
+
+/// Takes run folder `dir` for training `c`, unless another process holds it or has finished
+/// it: looked at before (to leave a finished run's folder untouched) and once it is held.
+fn claim(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Claim, String> {
+    if let Some(summary) = finished(dir, c, data)? {
+        return Ok(Claim::Finished(summary));
+    }
+    run::prepare_dir(dir)?;
+    let held = match RunDir::claim(dir) {
+        Ok(held) => held,
+        Err(e @ LockError::Held { .. }) => return Ok(Claim::Busy(e)),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(match finished(dir, c, data)? {
+        Some(summary) => Claim::Finished(summary),
+        None => Claim::Held(held, epochs_done(dir)),
+    })
+}
+
+fn epochs_done(dir: &Path) -> usize {
+    crate::checkpoint::epochs_done(&dir.join("checkpoint.safetensors"))
 }
 
 fn minutes(seconds: f64) -> String {
@@ -231,6 +266,7 @@ fn packs(
 
 /// Runs every config not already finished under `out`, each in `out/<run_name>`, runs that
 /// can train together as packs; an interrupted or failed run goes on from its checkpoint.
+/// Runs another process holds are left to it.
 pub fn sweep(
     s: &Session,
     configs: &[TrainConfig],
@@ -249,97 +285,184 @@ pub fn sweep(
         ));
     }
     run::prepare_dir(out)?;
-    let (quiet, stop) = (o.quiet, o.stop);
-    let started = Instant::now();
-    let (mut ran, mut ran_seconds) = (0usize, 0.0f64);
-    let total = configs.len();
-    let dirs: Vec<PathBuf> = configs.iter().map(|c| out.join(run_name(c))).collect();
-    let label = |i: usize| {
-        let c = &configs[i];
-        let (d, b, seed) = (run::describe(c), c.batch_size, c.seed);
-        format!("run {}/{total} {d}, batch {b}, seed {seed}", i + 1)
+    let mut sw = Sweep {
+        s,
+        configs,
+        dirs: configs.iter().map(|c| out.join(run_name(c))).collect(),
+        o,
+        started: Instant::now(),
+        ran: 0,
+        ran_seconds: 0.0,
+        to_train: 0,
+        results: Vec::new(),
+        busy: Vec::new(),
     };
-    // Finished runs are known up front, so the estimate counts only runs still to train.
-    let mut results: Vec<Option<Summary>> = Vec::with_capacity(total);
-    let mut todo = Vec::new();
-    for (i, c) in configs.iter().enumerate() {
-        let done = finished(&dirs[i], c, &s.data_dir)?;
-        match &done {
-            Some(d) if !quiet => eprintln!("{}: already {:?}, skipped", label(i), d.status),
-            Some(_) => {}
-            None => todo.push((
-                i,
-                crate::checkpoint::epochs_done(&dirs[i].join("checkpoint.safetensors")),
-            )),
-        }
-        results.push(done);
-    }
-    let mut to_train = todo.len();
-    let mut interrupted = false;
+    let todo = sw.unfinished()?;
     let cap = |c: &TrainConfig| s.pack_cap(c, o.pack_size);
-    for pack in packs(configs, &todo, &cap, quiet)? {
-        if stop.is_some_and(|f| f.load(Ordering::Relaxed)) {
-            interrupted = true;
+    let stopped = || o.stop.is_some_and(|f| f.load(Ordering::Relaxed));
+    let mut interrupted = false;
+    'packs: for pack in packs(configs, &todo, &cap, o.quiet)? {
+        if stopped() {
             break;
         }
-        if !quiet {
-            let estimate = match ran {
-                0 => String::new(),
-                n => format!(
-                    ", about {} left",
-                    minutes(ran_seconds / n as f64 * to_train as f64)
-                ),
-            };
-            let so_far = minutes(started.elapsed().as_secs_f64());
-            let together = match pack.len() {
-                1 => String::new(),
-                k => format!(", {k} runs as one pack"),
-            };
-            eprintln!("{} ({so_far} so far{estimate}{together})", label(pack[0]));
-            for &i in &pack[1..] {
-                eprintln!("{}", label(i));
+        for held in sw.claim(&pack)? {
+            interrupted = sw.train(held)?;
+            if interrupted {
+                break 'packs;
             }
+        }
+    }
+    // Ctrl-C between packs, or during a run's last moments: the caller should stop.
+    interrupted |= stopped();
+    let runs = sw
+        .dirs
+        .into_iter()
+        .zip(sw.results)
+        .filter_map(|(d, r)| r.map(|r| (d, r)))
+        .collect();
+    Ok(Outcome {
+        runs,
+        interrupted,
+        busy: sw.busy,
+    })
+}
+
+/// A sweep under way: its runs, their results so far, and what its progress lines need.
+struct Sweep<'a> {
+    s: &'a Session,
+    configs: &'a [TrainConfig],
+    dirs: Vec<PathBuf>,
+    o: &'a SweepOptions<'a>,
+    started: Instant,
+    ran: usize,
+    ran_seconds: f64,
+    /// Runs left to train (finished runs are known up front, so the estimate counts only these).
+    to_train: usize,
+    results: Vec<Option<Summary>>,
+    busy: Vec<PathBuf>,
+}
+
+impl Sweep<'_> {
+    fn label(&self, i: usize) -> String {
+        let c = &self.configs[i];
+        let (d, b, seed) = (run::describe(c), c.batch_size, c.seed);
+        let total = self.configs.len();
+        format!("run {}/{total} {d}, batch {b}, seed {seed}", i + 1)
+    }
+
+    fn say(&self, line: String) {
+        if !self.o.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Records the finished runs; returns the others (index, epochs done).
+    fn unfinished(&mut self) -> Result<Vec<(usize, usize)>, String> {
+        let mut todo = Vec::new();
+        for (i, c) in self.configs.iter().enumerate() {
+            let done = finished(&self.dirs[i], c, &self.s.data_dir)?;
+            match &done {
+                Some(d) => self.say(format!(
+                    "{}: already {:?}, skipped",
+                    self.label(i),
+                    d.status
+                )),
+                None => todo.push((i, epochs_done(&self.dirs[i]))),
+            }
+            self.results.push(done);
+        }
+        self.to_train = todo.len();
+        Ok(todo)
+    }
+
+    /// Takes the folders of a planned pack, leaving runs another process holds or finished;
+    /// returns what to train, in packs that share the epochs done (which another process may
+    /// have changed since the plan).
+    fn claim(&mut self, pack: &[usize]) -> Result<Vec<Vec<(usize, RunDir)>>, String> {
+        let mut held: Vec<(usize, RunDir, usize)> = Vec::new();
+        for &i in pack {
+            match claim(&self.dirs[i], &self.configs[i], &self.s.data_dir)? {
+                Claim::Held(dir, done) => held.push((i, dir, done)),
+                Claim::Finished(summary) => {
+                    self.say(format!(
+                        "{}: {:?} by another process, skipped",
+                        self.label(i),
+                        summary.status
+                    ));
+                    self.results[i] = Some(summary);
+                    self.to_train -= 1;
+                }
+                Claim::Busy(e) => {
+                    self.say(format!("{}: skipped, {e}", self.label(i)));
+                    self.busy.push(self.dirs[i].clone());
+                    self.to_train -= 1;
+                }
+            }
+        }
+        held.sort_by_key(|h| h.2);
+        let mut packs: Vec<Vec<(usize, RunDir)>> = Vec::new();
+        let mut last = None;
+        for (i, dir, done) in held {
+            if last != Some(done) {
+                packs.push(Vec::new());
+                last = Some(done);
+            }
+            packs.last_mut().expect("pushed").push((i, dir));
+        }
+        Ok(packs)
+    }
+
+    /// Trains one pack of held runs; true if it was interrupted.
+    fn train(&mut self, pack: Vec<(usize, RunDir)>) -> Result<bool, String> {
+        let members: Vec<usize> = pack.iter().map(|p| p.0).collect();
+        let estimate = match self.ran {
+            0 => String::new(),
+            n => format!(
+                ", about {} left",
+                minutes(self.ran_seconds / n as f64 * self.to_train as f64)
+            ),
+        };
+        let so_far = minutes(self.started.elapsed().as_secs_f64());
+        let together = match members.len() {
+            1 => String::new(),
+            k => format!(", {k} runs as one pack"),
+        };
+        self.say(format!(
+            "{} ({so_far} so far{estimate}{together})",
+            self.label(members[0])
+        ));
+        for &i in &members[1..] {
+            self.say(self.label(i));
         }
         let t0 = Instant::now();
         let runs: Vec<_> = pack
-            .iter()
-            .map(|&i| (configs[i].clone(), dirs[i].clone()))
+            .into_iter()
+            .map(|(i, dir)| (self.configs[i].clone(), dir))
             .collect();
         let ro = RunOptions {
             quiet: true,
             resume: true,
-            stop,
+            stop: self.o.stop,
         };
-        let summaries = run::run_pack(s, &runs, &ro)?;
-        ran += pack.len();
-        to_train -= pack.len();
-        ran_seconds += t0.elapsed().as_secs_f64();
-        for (&i, summary) in pack.iter().zip(summaries) {
-            if !quiet {
-                let acc = summary.test_accuracy.map_or(String::new(), |a| {
-                    format!(", test accuracy {:.2}%", 100.0 * a)
-                });
-                eprintln!(
-                    "  run {}: {:?} after {} epochs{acc}, {}",
-                    i + 1,
-                    summary.status,
-                    summary.epochs_run,
-                    minutes(t0.elapsed().as_secs_f64())
-                );
-            }
+        let summaries = run::run_pack(self.s, &runs, &ro)?;
+        self.ran += members.len();
+        self.to_train -= members.len();
+        self.ran_seconds += t0.elapsed().as_secs_f64();
+        let mut interrupted = false;
+        for (&i, summary) in members.iter().zip(summaries) {
+            let acc = summary.test_accuracy.map_or(String::new(), |a| {
+                format!(", test accuracy {:.2}%", 100.0 * a)
+            });
+            self.say(format!(
+                "  run {}: {:?} after {} epochs{acc}, {}",
+                i + 1,
+                summary.status,
+                summary.epochs_run,
+                minutes(t0.elapsed().as_secs_f64())
+            ));
             interrupted |= summary.status == Status::Interrupted;
-            results[i] = Some(summary);
+            self.results[i] = Some(summary);
         }
-        if interrupted {
-            break;
-        }
+        Ok(interrupted)
     }
-    // Ctrl-C during a run's last moments: no run was cut, but the caller should stop.
-    interrupted |= stop.is_some_and(|f| f.load(Ordering::Relaxed));
-    let runs = dirs
-        .into_iter()
-        .zip(results)
-        .filter_map(|(d, r)| r.map(|r| (d, r)))
-        .collect();
-    Ok(Outcome { runs, interrupted })
 }

@@ -1,10 +1,11 @@
-//! Faults: Ctrl-C and --resume, device loss and out-of-memory (injected through
-//! MLP_GPU_FAULT), a full disk, an --out that cannot be a directory, sizes no device holds.
+//! Faults: Ctrl-C, SIGTERM and --resume, device loss and out-of-memory (injected through
+//! MLP_GPU_FAULT), a full disk, an --out that cannot be a directory, sizes no device holds,
+//! and two processes that want one run folder.
 
 use crate::common::cli::*;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Child, ChildStderr, Stdio};
 
 fn args(data: &Path, out: &Path, epochs: usize) -> Vec<String> {
     let epochs = epochs.to_string();
@@ -95,25 +96,7 @@ fn stop_then_resume(signal: i32) {
     let epochs = 12;
     let whole = reference(tmp.path(), &data, epochs);
     let dir = tmp.path().join("interrupted");
-    let mut child = bin()
-        .args(args(&data, &dir, epochs))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "ended early: {seen}"
-        );
-        seen.push_str(&line);
-        if line.starts_with("epoch   1") {
-            break;
-        }
-    }
+    let (mut child, mut stderr, seen) = train_past_first_epoch(&args(&data, &dir, epochs));
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let mut rest = String::new();
@@ -137,6 +120,109 @@ fn stop_then_resume(signal: i32) {
     let resumed: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(resumed["epochs_run"].as_u64().unwrap() as usize, epochs);
     assert_same_run(&whole, &dir);
+}
+
+/// Starts `train` with arguments `a` and returns once it has finished its first epoch, with
+/// its stderr and what it has said so far.
+fn train_past_first_epoch(a: &[String]) -> (Child, BufReader<ChildStderr>, String) {
+    let mut child = bin()
+        .args(a)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("ended early ({}): {seen}", child.wait().unwrap());
+        }
+        seen.push_str(&line);
+        if line.starts_with("epoch   1") {
+            return (child, stderr, seen);
+        }
+    }
+}
+
+/// While a run trains, a second process that wants its folder (`train --resume`) fails at
+/// once, naming the folder and the holder's pid; `train --out` onto it is refused too. Once
+/// the holder is killed (SIGKILL: no clean-up at all) nothing blocks, and `--resume`
+/// finishes the run as if it had never stopped.
+#[test]
+fn a_run_folder_in_use_refuses_a_second_process_until_its_holder_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let epochs = 12;
+    let whole = reference(tmp.path(), &data, epochs);
+    let dir = tmp.path().join("held");
+    let (mut holder, _stderr, _) = train_past_first_epoch(&args(&data, &dir, epochs));
+    let resume = ["train", "--resume", dir.to_str().unwrap()];
+    let stderr = run_err(&resume);
+    let holds = format!(
+        "{}: in use by another mlp-gpu process (pid {})",
+        dir.display(),
+        holder.id()
+    );
+    assert!(stderr.contains(&holds), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{stderr}"
+    );
+    let again = args(&data, &dir, epochs);
+    let stderr = run_err(&again.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stderr.contains("already holds a run"), "{stderr}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    run_ok(bin().args(resume).arg("--quiet"));
+    assert_same_run(&whole, &dir);
+}
+
+/// Two `train --out DIR` started at once (one job submitted twice): exactly one trains, the
+/// other fails naming the folder, and the folder holds the survivor's run, equal to that run
+/// made alone.
+#[test]
+fn two_trains_into_one_folder_at_once_one_trains_and_the_other_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let (epochs, dir) = (4, tmp.path().join("contested"));
+    let with_seed = |out: &Path, seed: &str| {
+        let mut a = args(&data, out, epochs);
+        a.extend(["--seed".into(), seed.into(), "--quiet".into()]);
+        a
+    };
+    let spawn = |seed: &str| {
+        bin()
+            .args(with_seed(&dir, seed))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let children = [("1", spawn("1")), ("2", spawn("2"))];
+    let mut survivors = Vec::new();
+    for (seed, child) in children {
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_failed_for_its_own_reason(&stderr);
+        if o.status.success() {
+            survivors.push(seed);
+        } else {
+            assert!(stderr.contains(&dir.display().to_string()), "{stderr}");
+            assert_eq!(
+                stderr.lines().filter(|l| l.starts_with("error")).count(),
+                1,
+                "{stderr}"
+            );
+        }
+    }
+    assert_eq!(survivors.len(), 1, "exactly one trains: {survivors:?}");
+    let seed = survivors[0];
+    assert_eq!(json(&dir.join("config.json"))["seed"].to_string(), seed);
+    let alone = tmp.path().join("alone");
+    run_ok(bin().args(with_seed(&alone, seed)));
+    assert_same_run(&alone, &dir);
 }
 
 /// Runs `train` with a fault injected; returns stderr after checking it failed cleanly.

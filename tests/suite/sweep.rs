@@ -2,7 +2,7 @@
 //! report's tables and figures from hand-made result files.
 
 use crate::common::cli::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Every file under `dir` (relative path -> bytes).
@@ -58,7 +58,8 @@ const RUNS: [&str; 4] = [
     "adam_lr0.05_b50_p0_pytorch_nobn_s0",
     "adam_lr0.005_b50_p0_pytorch_nobn_s0",
 ];
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
+    "run.lock",
     "config.json",
     "metrics.jsonl",
     "checkpoint.safetensors",
@@ -148,7 +149,8 @@ fn sweep_writes_every_run_skips_finished_ones_and_shards_partition_it() {
 }
 
 /// Starts the 4-run sweep of `epochs` epochs on 1,500 toy images into `tmp`/sweep and
-/// returns once `file` exists (the sweep still running), with the sweep's arguments.
+/// returns once `file` exists (the sweep still running), with the sweep's arguments. Its
+/// stdout and stderr are piped (it writes a few lines: they never fill the pipe).
 fn start_sweep(
     tmp: &Path,
     epochs: usize,
@@ -163,8 +165,8 @@ fn start_sweep(
     args[at + 1] = epochs.to_string();
     let mut child = bin()
         .args(&args)
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -230,6 +232,75 @@ fn sweep_killed_mid_run_completes_on_rerun_without_touching_finished_runs() {
         "no temporary files left: {:?}",
         after.keys()
     );
+}
+
+/// Two copies of one sweep at once (started twice, or a requeued job whose first copy still
+/// runs) share its runs: each run is trained by one of them, once, its folder held by that
+/// one alone, and equals the run trained by a sweep alone. The second starts while the
+/// first trains run 1, so both find work.
+#[test]
+fn two_copies_of_one_sweep_train_each_run_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let run1 = out.join(RUNS[0]).join("metrics.jsonl");
+    let (first, args) = start_sweep(tmp.path(), 12, &run1, &["--pack-size", "1"]);
+    let second = bin()
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut trained = Vec::new();
+    for child in [first, second] {
+        let pid = child.id();
+        let o = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "{stderr}");
+        let runs: BTreeSet<usize> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("  run "))
+            .map(|l| l.split(':').next().unwrap().parse::<usize>().unwrap() - 1)
+            .collect();
+        for &r in &runs {
+            let lock = std::fs::read_to_string(out.join(RUNS[r]).join("run.lock")).unwrap();
+            assert_eq!(
+                lock.trim(),
+                pid.to_string(),
+                "{}: held by its trainer alone",
+                RUNS[r]
+            );
+        }
+        let busy = stdout.matches("| busy |").count();
+        assert!(
+            busy == 0
+                || stderr.contains(&format!("{busy} runs skipped: another process holds them")),
+            "the summary says what was left to the other: {stdout}{stderr}"
+        );
+        trained.push((runs, busy));
+    }
+    let ((a, busy_a), (b, busy_b)) = (&trained[0], &trained[1]);
+    assert!(a.is_disjoint(b), "no run trained twice: {a:?} {b:?}");
+    assert_eq!(
+        a.len() + b.len(),
+        RUNS.len(),
+        "every run trained: {a:?} {b:?}"
+    );
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both found work: {a:?} {b:?}"
+    );
+    assert!(busy_a + busy_b > 0, "each left some to the other");
+    let alone = tmp.path().join("alone");
+    let mut alone_args = args.clone();
+    let at = alone_args.iter().position(|a| a == "--out").unwrap();
+    alone_args[at + 1] = alone.to_str().unwrap().into();
+    run_ok(bin().args(&alone_args));
+    for run in RUNS {
+        assert_eq!(untimed(&out.join(run)), untimed(&alone.join(run)), "{run}");
+    }
 }
 
 /// A hand-made run folder: settings, per-epoch validation accuracies, test accuracy.
