@@ -135,9 +135,10 @@ fn train_past_first_epoch(a: &[String]) -> (Child, BufReader<ChildStderr>, Strin
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            panic!("ended early ({}): {seen}", child.wait().unwrap());
-        }
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
         seen.push_str(&line);
         if line.starts_with("epoch   1") {
             return (child, stderr, seen);
