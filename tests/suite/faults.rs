@@ -141,9 +141,10 @@ fn train_past_first_epoch(a: &[String]) -> (Child, BufReader<ChildStderr>, Strin
         );
         seen.push_str(&line);
         if line.starts_with("epoch   1") {
-            return (child, stderr, seen);
+            break;
         }
     }
+    (child, stderr, seen)
 }
 
 /// While a run trains, a second process that wants its folder (`train --resume`) fails at
