@@ -1,5 +1,6 @@
 # make run: train the default model on the full data.  make test: every test, on lavapipe
-# where there is no GPU.  Both install what is missing first (scripts/deps.sh).
+# where there is no GPU.  Both install what is missing first (scripts/deps.sh; `deps.sh test`
+# adds the tools the tests run: python3, GNU parallel, Slurm and munge).
 .PHONY: deps build run test bench
 deps:
 	./scripts/deps.sh
@@ -10,7 +11,8 @@ build: deps
 run: build
 	./target/release/mlp-gpu train
 
-test: deps
+test:
+	./scripts/deps.sh test
 	cargo test --release
 
 bench: build

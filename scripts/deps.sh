@@ -2,7 +2,9 @@
 # Installs what mlp-gpu needs and is missing, quietly and idempotently; says in one line
 # what it installed and why. apt: mesa-vulkan-drivers (lavapipe, a Vulkan adapter on the
 # CPU), vulkan-tools, dataset-fashion-mnist (the IDX files in
-# /usr/share/datasets/fashion-mnist), python3 (a test runs the shader generator's check).
+# /usr/share/datasets/fashion-mnist). `deps.sh test` (make test) adds what the tests run:
+# python3 (the shader generator's check), parallel (two shards of a sweep at once),
+# slurm-wlm and munge (scripts/slurm-check.sh, a one-node Slurm).
 #
 # On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's epochs about 1.6x slower than a
 # current one (BENCHMARKS.md), mesa-vulkan-drivers and the libdrm2 it needs come from
@@ -13,7 +15,8 @@
 # MLP_GPU_DEPS_ROOT prefixes the files under /etc it reads and writes (tests only).
 set -euo pipefail
 
-WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist python3)
+WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist)
+[ "${1:-}" != test ] || WANT+=(python3 parallel slurm-wlm munge)
 MESA_MIN=24 # an older lavapipe is replaced by the backports one (CURRENT_MESA in context.rs)
 ROOT=${MLP_GPU_DEPS_ROOT:-}
 BACKPORTS_LIST=$ROOT/etc/apt/sources.list.d/mlp-gpu-backports.sources

@@ -303,6 +303,55 @@ fn two_copies_of_one_sweep_train_each_run_once() {
     }
 }
 
+/// results.csv as `report` writes it for `dir`, without the timing column and the adapter
+/// (every column from mean_epoch_seconds on; the adapter's name holds a comma).
+fn untimed_results(dir: &Path) -> Vec<String> {
+    run_ok(bin().arg("report").arg(dir));
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(
+        csv.starts_with("run,")
+            && csv.lines().next().unwrap().split(',').nth(17) == Some("mean_epoch_seconds")
+    );
+    csv.lines()
+        .map(|l| l.split(',').take(17).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// GNU parallel running the two shards of one sweep at once into one folder, as a user
+/// spreads a sweep over a machine's GPUs: every run is trained once, equal to the sweep run
+/// unsharded, and the report's results are the same.
+#[test]
+fn two_shards_at_once_under_gnu_parallel_equal_the_sweep_unsharded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 600, 50);
+    let (sharded, whole) = (tmp.path().join("sharded"), tmp.path().join("whole"));
+    let mut shard = vec![
+        "--will-cite".into(),
+        "--halt".into(),
+        "now,fail=1".into(),
+        "-q".into(),
+    ];
+    shard.push(env!("CARGO_BIN_EXE_mlp-gpu").into());
+    shard.extend(sweep_args(&data, &sharded, &["--quiet", "--shard", "{}/2"]));
+    shard.extend([":::".into(), "1".into(), "2".into()]);
+    let o = std::process::Command::new("parallel")
+        .args(&shard)
+        .output()
+        .expect("GNU parallel runs (package parallel; make test installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(bin().args(sweep_args(&data, &whole, &["--quiet"])));
+    for run in RUNS {
+        assert_eq!(
+            untimed(&sharded.join(run)),
+            untimed(&whole.join(run)),
+            "{run}"
+        );
+    }
+    assert_eq!(untimed_results(&sharded), untimed_results(&whole));
+}
+
 /// A hand-made run folder: settings, per-epoch validation accuracies, test accuracy.
 fn fake_run(root: &Path, settings: (&str, f32, f32, &str, bool, u64), val: &[f64], test: f64) {
     let (optimizer, lr, dropout, init, bn, seed) = settings;
