@@ -13,5 +13,6 @@ mod pack;
 mod pytorch;
 mod rng;
 mod shaders;
+mod slurm;
 mod sweep;
 mod training;
