@@ -1,6 +1,6 @@
 # make run: train the default model on the full data.  make test: every test, on lavapipe
 # where there is no GPU.  Both install what is missing first (scripts/deps.sh; `deps.sh test`
-# adds the tools the tests run: python3, GNU parallel, Slurm and munge).
+# adds the tools the tests run: python3, GNU parallel, Slurm, munge, spirv-val, glslang).
 .PHONY: deps build run test bench
 deps:
 	./scripts/deps.sh

@@ -533,9 +533,9 @@ fn devices() -> Result<Done, String> {
         let mark = if i == 0 { "  (default)" } else { "" };
         let _ = writeln!(
             text,
-            "{i}: {}  backend {:?}  type {:?}  driver {} {}  matmul {}{mark}",
-            info.name,
+            "{i}: {:?}  {}  type {:?}  driver {} {}  matmul {}{mark}",
             info.backend,
+            info.name,
             info.device_type,
             info.driver,
             info.driver_info,

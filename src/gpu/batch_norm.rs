@@ -1,6 +1,6 @@
 //! Wrappers for `shaders/batch_norm.wgsl`.
 
-use super::immediates::{BatchNorm, Epilogue, Pack};
+use super::immediates::{word, BatchNorm, Epilogue, Pack};
 use super::kernels::Kernel;
 use super::shaders::BATCH_NORM_COLS;
 use super::Kernels;
@@ -26,12 +26,12 @@ pub struct BatchNormAt {
 impl BatchNormAt {
     fn immediates(&self, use_running: bool, act: Activation) -> BatchNorm {
         BatchNorm {
-            rows: self.rows as u32,
-            features: self.features as u32,
-            z_off: self.z as u32,
-            y_off: self.out as u32,
-            gamma_off: self.gamma as u32,
-            stats_off: self.stats as u32,
+            rows: word(self.rows),
+            features: word(self.features),
+            z_off: word(self.z),
+            y_off: word(self.out),
+            gamma_off: word(self.gamma),
+            stats_off: word(self.stats),
             use_running: u32::from(use_running),
             momentum: BN_MOMENTUM,
             eps: BN_EPS,
@@ -45,7 +45,7 @@ impl BatchNormAt {
 
 /// The per-feature kernels: one workgroup per BATCH_NORM_COLS features.
 fn reduce_invocations(kernel: &Kernel, at: &BatchNormAt) -> u32 {
-    at.features.div_ceil(BATCH_NORM_COLS) as u32 * kernel.workgroup
+    word(at.features.div_ceil(BATCH_NORM_COLS)) * kernel.workgroup
 }
 
 impl Kernels {
@@ -70,7 +70,7 @@ impl Kernels {
             pass,
             &self.batch_norm_apply,
             &imm,
-            (at.rows * at.features) as u32,
+            word(at.rows * at.features),
             &at.pack,
         );
     }
@@ -94,7 +94,7 @@ impl Kernels {
             pass,
             &self.batch_norm_backward_apply,
             &imm,
-            (at.rows * at.features) as u32,
+            word(at.rows * at.features),
             &at.pack,
         );
     }

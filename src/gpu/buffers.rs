@@ -8,19 +8,20 @@ const STORAGE: BufferUsages = BufferUsages::STORAGE
     .union(BufferUsages::COPY_SRC)
     .union(BufferUsages::COPY_DST);
 
+/// Every storage buffer's length is a multiple of this many bytes (and never 0, which is
+/// not a valid binding): the vec4 matmul forms read and write whole vec4s, and a backend
+/// that clamps out-of-range indices (Metal, Vulkan without robustness2) would otherwise
+/// move the last partial vec4 of a buffer onto other elements.
+pub const BUFFER_ALIGN: usize = 16;
+
 fn storage(ctx: &Context, label: &str, bytes: &[u8]) -> Buffer {
-    // Zero-length bindings are invalid; a 4-byte buffer stands in for an empty tensor.
-    let padded;
-    let contents = if bytes.is_empty() {
-        padded = [0u8; 4];
-        &padded[..]
-    } else {
-        bytes
-    };
+    let len = bytes.len().div_ceil(BUFFER_ALIGN).max(1) * BUFFER_ALIGN;
+    let mut contents = bytes.to_vec();
+    contents.resize(len, 0);
     ctx.device
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
-            contents,
+            contents: &contents,
             usage: STORAGE,
         })
 }

@@ -48,6 +48,30 @@ pub fn old_lavapipe<'a>(driver: &str, driver_info: &'a str) -> Option<&'a str> {
 /// Immediate (push-constant) bytes every pipeline may use.
 pub const IMMEDIATE_BYTES: u32 = 128;
 
+/// The largest storage binding mlp-gpu uses, whatever the adapter allows (Metal reports
+/// more): offsets reach the shaders as u32 words, and checked conversions (`immediates::word`)
+/// rely on this cap.
+pub const MAX_BINDING_BYTES: u64 = 4 << 30;
+
+/// What mlp-gpu asks of a device: WebGPU's downlevel limits (what GL and mobile adapters
+/// promise; none of the graphics limits of `Limits::default()`), raised where the kernels
+/// need more (8 storage buffers: common.wgsl's two groups; 256-invocation workgroups;
+/// immediates), and the sizes a model grows with as high as the adapter allows.
+pub fn required_limits(have: &wgpu::Limits) -> wgpu::Limits {
+    wgpu::Limits {
+        max_immediate_size: IMMEDIATE_BYTES,
+        max_storage_buffers_per_shader_stage: 8,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_size_x: 256,
+        max_storage_buffer_binding_size: have
+            .max_storage_buffer_binding_size
+            .min(MAX_BINDING_BYTES),
+        max_buffer_size: have.max_buffer_size,
+        max_compute_workgroups_per_dimension: have.max_compute_workgroups_per_dimension,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+}
+
 pub struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -92,8 +116,22 @@ pub fn describe(info: &AdapterInfo) -> String {
     format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
 }
 
-/// Picks the adapter named by `choice` (index in `adapters()` or a case-insensitive part of
-/// its name), or the best one.
+/// Where `choice` is in `list` (adapters' info, best first): an index, a backend
+/// (`vulkan`, `gl`, `metal`, `dx12`: the best adapter of it), or a case-insensitive part of
+/// an adapter's name (the first that has it).
+pub fn position(list: &[AdapterInfo], choice: &str) -> Option<usize> {
+    if let Ok(i) = choice.parse::<usize>() {
+        return (i < list.len()).then_some(i);
+    }
+    let needle = choice.to_lowercase();
+    let backend = |i: &AdapterInfo| format!("{:?}", i.backend).to_lowercase();
+    list.iter().position(|i| backend(i) == needle).or_else(|| {
+        list.iter()
+            .position(|i| i.name.to_lowercase().contains(&needle))
+    })
+}
+
+/// Picks the adapter `choice` names (`position`), or the best one.
 pub fn choose(choice: Option<&str>) -> Result<Adapter, GpuError> {
     let mut list = adapters();
     if list.is_empty() {
@@ -102,27 +140,29 @@ pub fn choose(choice: Option<&str>) -> Result<Adapter, GpuError> {
     let Some(choice) = choice else {
         return Ok(list.remove(0));
     };
-    let at = match choice.parse::<usize>() {
-        Ok(i) if i < list.len() => Some(i),
-        Ok(_) => None,
-        Err(_) => {
-            let needle = choice.to_lowercase();
-            list.iter()
-                .position(|a| a.get_info().name.to_lowercase().contains(&needle))
-        }
-    };
-    match at {
+    let infos: Vec<AdapterInfo> = list.iter().map(Adapter::get_info).collect();
+    match position(&infos, choice) {
         Some(i) => Ok(list.remove(i)),
         None => Err(GpuError::AdapterNotFound {
             choice: choice.to_string(),
-            available: list
+            available: infos
                 .iter()
                 .enumerate()
-                .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+                .map(|(i, a)| format!("{i}: {:?} {}", a.backend, a.name))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
     }
+}
+
+/// Each limit of `required_limits` an adapter with limits `have` falls short of, named with
+/// what mlp-gpu needs and what the adapter has.
+pub fn missing_limits(have: &wgpu::Limits) -> Vec<String> {
+    let mut lacks = Vec::new();
+    required_limits(have).check_limits_with_fail_fn(have, false, |name, need, has| {
+        lacks.push(format!("{name} {need} (it has {has})"));
+    });
+    lacks
 }
 
 impl Context {
@@ -155,27 +195,11 @@ impl Context {
         if !adapter.features().contains(wgpu::Features::IMMEDIATES) {
             return Err(unsupported("immediates (push constants)"));
         }
-        if have.max_immediate_size < IMMEDIATE_BYTES {
-            return Err(unsupported(&format!(
-                "{IMMEDIATE_BYTES} bytes of immediates"
-            )));
+        let lacks = missing_limits(&have);
+        if !lacks.is_empty() {
+            return Err(unsupported(&lacks.join(", ")));
         }
-        if have.max_storage_buffers_per_shader_stage < 8 {
-            return Err(unsupported("8 storage buffers per shader stage"));
-        }
-        if have.max_compute_invocations_per_workgroup < 256
-            || have.max_compute_workgroup_size_x < 256
-        {
-            return Err(unsupported("compute workgroups of 256 invocations"));
-        }
-        // The defaults, raised to what the adapter allows where model size depends on it.
-        let limits = wgpu::Limits {
-            max_immediate_size: IMMEDIATE_BYTES,
-            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
-            max_buffer_size: have.max_buffer_size,
-            max_compute_workgroups_per_dimension: have.max_compute_workgroups_per_dimension,
-            ..wgpu::Limits::default()
-        };
+        let limits = required_limits(&have);
         // Timestamps inside passes are optional: only `bench --profile` uses them.
         let timing =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
@@ -255,10 +279,15 @@ impl Context {
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size);
         if bytes > have {
+            let limit = if have == MAX_BINDING_BYTES {
+                "limit on one binding (4 GiB: offsets reach the shaders as u32)"
+            } else {
+                "max_storage_buffer_binding_size"
+            };
             return Err(GpuError::DoesNotFit {
                 what: what.into(),
                 need: bytes,
-                limit: "max_storage_buffer_binding_size",
+                limit,
                 have,
                 fix: fix.into(),
             });

@@ -1,6 +1,6 @@
 //! Wrapper for `shaders/cross_entropy.wgsl`.
 
-use super::immediates::{CrossEntropy, Pack};
+use super::immediates::{word, CrossEntropy, Pack};
 use super::Kernels;
 
 /// Where the loss of one batch reads and writes (f32/u32 word offsets).
@@ -23,13 +23,13 @@ pub struct CrossEntropyAt {
 impl Kernels {
     pub fn cross_entropy(&self, pass: &mut wgpu::ComputePass<'_>, at: &CrossEntropyAt) {
         let imm = CrossEntropy {
-            rows: at.rows as u32,
-            classes: at.classes as u32,
-            logits_off: at.logits as u32,
-            grad_off: at.grad.unwrap_or(0) as u32,
-            label_off: at.labels as u32,
-            pred_off: at.preds as u32,
-            slot_off: at.slot as u32,
+            rows: word(at.rows),
+            classes: word(at.classes),
+            logits_off: word(at.logits),
+            grad_off: word(at.grad.unwrap_or(0)),
+            label_off: word(at.labels),
+            pred_off: word(at.preds),
+            slot_off: word(at.slot),
             write_grad: u32::from(at.grad.is_some()),
             acts_ms: at.pack.acts,
             ints_ms: at.pack.ints,

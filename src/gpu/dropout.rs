@@ -1,6 +1,6 @@
 //! Wrapper for `shaders/dropout.wgsl` (the unfused form; training fuses the mask).
 
-use super::immediates::{Dropout, Epilogue, Pack};
+use super::immediates::{word, Dropout, Epilogue, Pack};
 use super::Kernels;
 use crate::ops::{Activation, DropoutMask};
 
@@ -17,9 +17,9 @@ impl Kernels {
         pack: &Pack,
     ) {
         let imm = Dropout {
-            n: n as u32,
-            src_off: src as u32,
-            dst_off: dst as u32,
+            n: word(n),
+            src_off: word(src),
+            dst_off: word(dst),
             acts_ms: pack.acts,
             mask: Epilogue::new(
                 Activation {
@@ -29,6 +29,6 @@ impl Kernels {
                 pack,
             ),
         };
-        self.dispatch(pass, &self.dropout, &imm, n as u32, pack);
+        self.dispatch(pass, &self.dropout, &imm, word(n), pack);
     }
 }

@@ -1,6 +1,6 @@
 //! Wrapper for `shaders/gather.wgsl`.
 
-use super::immediates::{Gather, Pack};
+use super::immediates::{word, Gather, Pack};
 use super::Kernels;
 use crate::ops::{PIXEL_MEAN, PIXEL_STD};
 
@@ -22,10 +22,10 @@ impl Kernels {
             "the batch starts 4-aligned (model::align4)"
         );
         let imm = Gather {
-            rows: rows as u32,
-            index_off: index_off as u32,
-            out_off: x as u32,
-            label_off: labels as u32,
+            rows: word(rows),
+            index_off: word(index_off),
+            out_off: word(x),
+            label_off: word(labels),
             mean: PIXEL_MEAN,
             inv_std: 1.0 / PIXEL_STD,
             index_ms: pack.indices,
@@ -36,7 +36,7 @@ impl Kernels {
             pass,
             &self.gather,
             &imm,
-            (rows * crate::model::INPUTS / 4) as u32,
+            word(rows * crate::model::INPUTS / 4),
             pack,
         );
     }

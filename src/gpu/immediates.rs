@@ -4,6 +4,15 @@
 
 use bytemuck::{Pod, Zeroable};
 
+/// A size or word offset as the u32 the shaders take. Every binding is checked against
+/// `context::MAX_BINDING_BYTES` (4 GiB, 2^30 words) before anything is allocated, so this
+/// never fails in a run; if a new path skips that check it stops here, never wraps.
+pub fn word(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or_else(|_| {
+        panic!("{x} does not fit a u32 word offset: a binding skipped Context::check_binding")
+    })
+}
+
 /// One struct's layout: its WGSL name, size and fields (name, byte offset, byte size).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StructLayout {

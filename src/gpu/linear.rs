@@ -1,6 +1,6 @@
 //! Wrappers for `shaders/linear.wgsl`. Offsets are in f32 words of the buffer named.
 
-use super::immediates::{Epilogue, Linear, Pack};
+use super::immediates::{word, Epilogue, Linear, Pack};
 use super::Kernels;
 use crate::ops::{Activation, LinearShape};
 
@@ -57,7 +57,7 @@ impl Kernels {
             pass,
             kernel,
             imm,
-            (m.div_ceil(tm) * n.div_ceil(tn) * per_block + extra) as u32,
+            word(m.div_ceil(tm) * n.div_ceil(tn) * per_block + extra),
             pack,
         );
         if let Some(p) = &self.profiler {
@@ -94,19 +94,19 @@ impl Kernels {
         act: Activation,
         pack: &Pack,
     ) {
-        let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
+        let (rows, i, o) = (word(s.rows), word(s.inputs), word(s.outputs));
         let imm = Linear {
             m: rows,
             n: o,
             k: i,
-            a_off: x as u32,
+            a_off: word(x),
             a_sm: i,
             a_sk: 1,
-            b_off: w as u32,
+            b_off: word(w),
             b_sk: 1,
             b_sn: i,
-            c_off: y as u32,
-            aux_off: b as u32,
+            c_off: word(y),
+            aux_off: word(b),
             a_ms: pack.acts,
             b_ms: pack.params,
             c_ms: pack.acts,
@@ -131,19 +131,19 @@ impl Kernels {
         input_act: Option<Activation>,
         pack: &Pack,
     ) {
-        let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
+        let (rows, i, o) = (word(s.rows), word(s.inputs), word(s.outputs));
         let mut imm = Linear {
             m: rows,
             n: i,
             k: o,
-            a_off: dy as u32,
+            a_off: word(dy),
             a_sm: o,
             a_sk: 1,
-            b_off: w as u32,
+            b_off: word(w),
             b_sk: i,
             b_sn: 1,
-            c_off: dx as u32,
-            aux_off: x as u32,
+            c_off: word(dx),
+            aux_off: word(x),
             a_ms: pack.acts,
             b_ms: pack.params,
             c_ms: pack.acts,
@@ -169,19 +169,19 @@ impl Kernels {
         s: LinearShape,
         pack: &Pack,
     ) {
-        let (rows, i, o) = (s.rows as u32, s.inputs as u32, s.outputs as u32);
+        let (rows, i, o) = (word(s.rows), word(s.inputs), word(s.outputs));
         let imm = Linear {
             m: o,
             n: i,
             k: rows,
-            a_off: dy as u32,
+            a_off: word(dy),
             a_sm: 1,
             a_sk: o,
-            b_off: x as u32,
+            b_off: word(x),
             b_sk: i,
             b_sn: 1,
-            c_off: dw as u32,
-            aux_off: db as u32,
+            c_off: word(dw),
+            aux_off: word(db),
             a_ms: pack.acts,
             b_ms: pack.acts,
             c_ms: pack.params,

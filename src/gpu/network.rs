@@ -4,7 +4,7 @@
 use super::batch_norm::BatchNormAt;
 use super::buffers::{read_regions, read_words, ModelBuffers};
 use super::cross_entropy::CrossEntropyAt;
-use super::immediates::{Member, Pack, MEMBER_WORDS};
+use super::immediates::{word, Member, Pack, MEMBER_WORDS};
 use super::{Context, GpuError, Kernels};
 use crate::model::{align4, Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
 use crate::ops::{Activation, DropoutMask, LinearShape};
@@ -109,12 +109,12 @@ fn strides(
 ) -> Pack {
     let (p, s, a) = layouts;
     Pack {
-        members: members as u32,
-        params: p.len as u32,
-        acts: align4(a.len) as u32,
-        state: align4(s.len) as u32,
-        ints: ints as u32,
-        indices: indices as u32,
+        members: word(members),
+        params: word(p.len),
+        acts: word(align4(a.len)),
+        state: word(align4(s.len)),
+        ints: word(ints),
+        indices: word(indices),
         per_member: members > 1,
     }
 }

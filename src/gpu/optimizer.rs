@@ -1,6 +1,6 @@
 //! Wrappers for `shaders/optimizer.wgsl`: one dispatch updates every parameter.
 
-use super::immediates::{Optim, Pack};
+use super::immediates::{word, Optim, Pack};
 use super::Kernels;
 use crate::optim::{Hyper, ADAM_BETAS, EPS, RMSPROP_ALPHA};
 
@@ -23,9 +23,9 @@ impl Kernels {
         );
         let (bc1, bc2) = Hyper::bias_corrections(t);
         let imm = Optim {
-            n: n as u32,
+            n: word(n),
             param_off: 0,
-            state_off: moments as u32,
+            state_off: word(moments),
             kind: hyper.kind as u32,
             lr: hyper.lr,
             weight_decay: hyper.weight_decay,
@@ -42,6 +42,6 @@ impl Kernels {
             per_member: u32::from(pack.per_member),
         };
         let kernel = &self.optimizer_step;
-        self.dispatch(pass, kernel, &imm, n.div_ceil(4) as u32, pack);
+        self.dispatch(pass, kernel, &imm, word(n.div_ceil(4)), pack);
     }
 }

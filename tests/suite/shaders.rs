@@ -1,5 +1,6 @@
 //! Every WGSL module parses and validates with naga, and translates to SPIR-V (Vulkan),
-//! MSL (Metal) and HLSL (DX12), for every matmul variant. Needs no GPU.
+//! MSL (Metal), HLSL (DX12) and GLSL (GL), for every matmul variant; the SPIR-V passes
+//! `spirv-val` and the GLSL `glslangValidator`. Needs no GPU.
 
 use mlp_gpu::gpu::shaders::Op;
 use mlp_gpu::gpu::MatmulVariant;
@@ -177,4 +178,79 @@ fn generated_matmul_forms_are_what_the_generator_writes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `tool args... file` on `text` written to a file named `name`; panics with the
+/// tool's output unless it accepts it.
+fn compiler_accepts(tool: &str, args: &[&str], name: &str, text: &[u8], what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let o = std::process::Command::new(tool)
+        .args(args)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} runs (make test installs it: scripts/deps.sh test): {e}")
+        });
+    assert!(
+        o.status.success(),
+        "{what}: {tool} rejects naga's output:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// naga's SPIR-V (what wgpu's Vulkan backend hands the driver; SPIR-V 1.3, where subgroup
+/// operations start) through the Khronos validator `spirv-val` for Vulkan 1.1, and naga's
+/// GLSL (what wgpu's GL backend compiles; GLSL 4.50, what it asks of llvmpipe's GL 4.5) for
+/// every compute entry point through the reference compiler `glslangValidator`: real
+/// compilers of other backends, beyond naga's own validation. MSL and HLSL are checked as
+/// naga translates them only (no Metal or DXC compiler on Linux).
+#[test]
+fn naga_spirv_passes_spirv_val_and_its_glsl_passes_glslang_for_every_entry_point() {
+    for variant in MatmulVariant::ALL {
+        for op in Op::ALL {
+            let (module, info) = validate(op, variant);
+            let what = format!("{} ({})", op.file(), variant.name());
+            let options = naga::back::spv::Options {
+                lang_version: (1, 3),
+                ..Default::default()
+            };
+            let words = naga::back::spv::write_vec(&module, &info, &options, None)
+                .unwrap_or_else(|e| panic!("{what} SPIR-V: {e}"));
+            let spv: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            compiler_accepts(
+                "spirv-val",
+                &["--target-env", "vulkan1.1"],
+                "op.spv",
+                &spv,
+                &what,
+            );
+            for entry in &module.entry_points {
+                let options = naga::back::glsl::Options {
+                    version: naga::back::glsl::Version::Desktop(450),
+                    ..Default::default()
+                };
+                let pipeline = naga::back::glsl::PipelineOptions {
+                    shader_stage: naga::ShaderStage::Compute,
+                    entry_point: entry.name.clone(),
+                    multiview: None,
+                };
+                let mut glsl = String::new();
+                let what = format!("{what} {}", entry.name);
+                naga::back::glsl::Writer::new(
+                    &mut glsl,
+                    &module,
+                    &info,
+                    &options,
+                    &pipeline,
+                    Default::default(),
+                )
+                .and_then(|mut w| w.write())
+                .unwrap_or_else(|e| panic!("{what} GLSL: {e}"));
+                compiler_accepts("glslangValidator", &[], "op.comp", glsl.as_bytes(), &what);
+            }
+        }
+    }
 }
