@@ -11,9 +11,14 @@ build: deps
 run: build
 	./target/release/mlp-gpu train
 
+# The GPU tests once more on wgpu's GL backend (llvmpipe's GL): one at a time, since
+# wgpu-hal's GL device aborts when threads wait on its context lock for over a second.
+GPU_TESTS := kernels:: network:: training:: pack:: pytorch:: cli::check_
+
 test:
 	./scripts/deps.sh test
 	cargo test --release
+	MLP_GPU_TEST_ADAPTER=gl cargo test --release --test suite -- --test-threads=1 $(GPU_TESTS)
 
 bench: build
 	./target/release/mlp-gpu bench

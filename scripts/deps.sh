@@ -5,7 +5,8 @@
 # /usr/share/datasets/fashion-mnist). `deps.sh test` (make test) adds what the tests run:
 # python3 (the shader generator's check), parallel (two shards of a sweep at once),
 # slurm-wlm and munge (scripts/slurm-check.sh, a one-node Slurm), spirv-tools and
-# glslang-tools (spirv-val and glslangValidator check naga's SPIR-V and GLSL).
+# glslang-tools (spirv-val and glslangValidator check naga's SPIR-V and GLSL), libegl1,
+# libegl-mesa0 and libgl1-mesa-dri (llvmpipe's GL, the second backend the tests run on).
 #
 # On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's epochs about 1.6x slower than a
 # current one (BENCHMARKS.md), mesa-vulkan-drivers and the libdrm2 it needs come from
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 WANT=(mesa-vulkan-drivers vulkan-tools dataset-fashion-mnist)
-[ "${1:-}" != test ] || WANT+=(python3 parallel slurm-wlm munge spirv-tools glslang-tools)
+[ "${1:-}" != test ] || WANT+=(python3 parallel slurm-wlm munge spirv-tools glslang-tools libegl1 libegl-mesa0 libgl1-mesa-dri)
 MESA_MIN=24 # an older lavapipe is replaced by the backports one (CURRENT_MESA in context.rs)
 ROOT=${MLP_GPU_DEPS_ROOT:-}
 BACKPORTS_LIST=$ROOT/etc/apt/sources.list.d/mlp-gpu-backports.sources

@@ -2,13 +2,21 @@
 //! that epoch (1-based) of every run of the process, so the recovery paths run for real.
 //! Kinds: `device-lost` destroys the device before the epoch's work; `oom` makes the epoch's
 //! out-of-memory error scope report an error; `disk-full@0` sends every result file written
-//! to /dev/full.
+//! to /dev/full; `skew@<op>` makes that op's results in `mlp-gpu check` slightly wrong
+//! (src/check).
 
 /// The epoch at which fault `kind` is injected, if it is.
 pub fn at(kind: &str) -> Option<usize> {
     let v = std::env::var("MLP_GPU_FAULT").ok()?;
     let (k, epoch) = v.split_once('@')?;
     (k == kind).then(|| epoch.parse().ok()).flatten()
+}
+
+/// The op (or the start of its name) whose `mlp-gpu check` results are made slightly
+/// wrong, if one is.
+pub fn skewed_op() -> Option<String> {
+    let v = std::env::var("MLP_GPU_FAULT").ok()?;
+    v.strip_prefix("skew@").map(str::to_owned)
 }
 
 /// The faults a trainer injects into its epochs (1-based), read once from MLP_GPU_FAULT by

@@ -1,6 +1,7 @@
 //! mlp-gpu: fully-connected networks trained entirely in WGSL compute shaders.
 
 pub mod bench;
+pub mod check;
 pub mod checkpoint;
 pub mod data;
 pub mod fault;

@@ -41,6 +41,14 @@ enum Command {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
     },
+    /// Check this adapter's kernels against the CPU reference: a row per check, exit 1 if any fails.
+    Check {
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Print only JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Score a saved model on the test set.
     Eval {
         /// A run directory written by `train` (config.json + model.safetensors).
@@ -545,6 +553,60 @@ fn devices() -> Result<Done, String> {
     emit(&text).map(|()| Done::Ok)
 }
 
+/// `mlp-gpu check`: the adapter and driver, then a row per check; an error naming the
+/// failed checks if any fails.
+fn check(adapter: Option<&str>, as_json: bool) -> Result<Done, String> {
+    let ctx = mlp_gpu::gpu::Context::new(adapter).map_err(|e| e.to_string())?;
+    let rows = mlp_gpu::check::all(&ctx).map_err(|e| ctx.explain(e).to_string())?;
+    let info = &ctx.info;
+    let failed: Vec<&mlp_gpu::check::Row> = rows.iter().filter(|r| !r.pass).collect();
+    let text = if as_json {
+        json(&serde_json::json!({
+            "adapter": info.name,
+            "backend": format!("{:?}", info.backend),
+            "driver": info.driver,
+            "driver_info": info.driver_info,
+            "checks": rows,
+            "passed": failed.is_empty(),
+        }))
+    } else {
+        let mut t = format!(
+            "adapter {}, driver {} {}\n| op | variant | shape | max abs error | max rel error | tolerance | pass |\n|---|---|---|---|---|---|---|\n",
+            ctx.adapter_name(),
+            info.driver,
+            info.driver_info
+        );
+        for r in &rows {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {:.2e} | {:.2e} | {} | {} |",
+                r.op,
+                r.variant,
+                r.shape,
+                r.max_abs_error,
+                r.max_rel_error,
+                r.tolerance,
+                if r.pass { "pass" } else { "FAIL" }
+            );
+        }
+        t
+    };
+    emit(&text)?;
+    if failed.is_empty() {
+        eprintln!("{} checks passed on {}", rows.len(), ctx.adapter_name());
+        return Ok(Done::Ok);
+    }
+    let mut names: Vec<&str> = failed.iter().map(|r| r.op.as_str()).collect();
+    names.dedup();
+    Err(format!(
+        "{} of {} checks failed on {}: {}; attach this output and `mlp-gpu devices` to a bug report",
+        failed.len(),
+        rows.len(),
+        ctx.adapter_name(),
+        names.join(", ")
+    ))
+}
+
 fn percent(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
@@ -663,6 +725,7 @@ fn main() -> ExitCode {
         Command::Report { dirs } => mlp_gpu::report::report(&dirs)
             .and_then(|path| emit(&format!("report: {}\n", path.display())))
             .map(|()| Done::Ok),
+        Command::Check { adapter, json } => check(adapter.as_deref(), json),
         Command::Eval {
             model,
             data,

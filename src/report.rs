@@ -11,11 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The study's grid and the report's test accuracies (%) for it.
-pub const OPTIMIZERS: [OptimizerKind; 3] = [
-    OptimizerKind::Sgd,
-    OptimizerKind::Adam,
-    OptimizerKind::Rmsprop,
-];
+pub const OPTIMIZERS: [OptimizerKind; 3] = OptimizerKind::ALL;
 pub const LEARNING_RATES: [f32; 4] = [0.1, 0.05, 0.01, 0.005];
 const REPORT_TABLE: [[f64; 4]; 3] = [
     [86.39, 83.85, 79.04, 70.75],

@@ -687,3 +687,85 @@ fn train_onto_a_run_folder_is_refused_and_changes_nothing() {
     assert!(err.contains("--resume") && err.contains("--out"), "{err}");
     assert!(before == files(), "the run's files are unchanged");
 }
+
+/// `mlp-gpu check --json` on the test adapter (`MLP_GPU_TEST_ADAPTER`, which the GL pass of
+/// `make test` sets to gl): the adapter and driver, every check passing with the documented
+/// keys, linear products and training steps among them. Then with one kernel's output made
+/// slightly wrong (MLP_GPU_FAULT=skew@linear_backward_weight): exit 1, one error line naming
+/// that op, and its rows, only its rows, failing.
+#[test]
+fn check_passes_on_the_test_adapter_and_fails_naming_a_skewed_kernel() {
+    let adapter = std::env::var("MLP_GPU_TEST_ADAPTER").ok();
+    let mut args = vec!["check", "--json"];
+    if let Some(a) = &adapter {
+        args.extend(["--adapter", a]);
+    }
+    let report = |o: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).expect("--json: only JSON on stdout")
+    };
+    let o = bin().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let r = report(&o);
+    for key in [
+        "adapter",
+        "backend",
+        "driver",
+        "driver_info",
+        "checks",
+        "passed",
+    ] {
+        assert!(r.get(key).is_some(), "{key}: {r}");
+    }
+    assert_eq!(r["passed"], true);
+    let checks = r["checks"].as_array().unwrap();
+    for row in checks {
+        let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "max_abs_error",
+                "max_rel_error",
+                "op",
+                "pass",
+                "shape",
+                "tolerance",
+                "variant"
+            ]
+        );
+        assert_eq!(row["pass"], true, "{row}");
+    }
+    let ops: std::collections::BTreeSet<&str> = checks
+        .iter()
+        .map(|c| c["op"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    for op in [
+        "linear_forward+relu+dropout",
+        "linear_backward_data",
+        "linear_backward_weight",
+        "train",
+    ] {
+        assert!(ops.contains(op), "{op} in {ops:?}");
+    }
+
+    let o = bin()
+        .env("MLP_GPU_FAULT", "skew@linear_backward_weight")
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_failed_for_its_own_reason(&stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("linear_backward_weight"), "{stderr}");
+    let r = report(&o);
+    assert_eq!(r["passed"], false);
+    for row in r["checks"].as_array().unwrap() {
+        let skewed = row["op"]
+            .as_str()
+            .unwrap()
+            .starts_with("linear_backward_weight");
+        assert_eq!(row["pass"], !skewed, "{row}");
+    }
+}

@@ -1,20 +1,18 @@
 //! Every kernel against its CPU twin in `reference.rs`, on seeded random inputs and shapes
-//! that do not divide the tiles (sizes 1, 4, 7, 12, 20, 36, 63, 65, 200, 784; batch 1, 64,
-//! 513; 4, 12, 20 and 36 leave half a subgroup form's vec4 columns or bias lanes idle).
+//! that do not divide the tiles. The linear products run the checks `mlp-gpu check` runs
+//! (src/check/linear.rs: its shapes and tolerance); the others are here.
 //!
-//! Tolerances. The twins sum in f64; the kernels sum in f32 in their own order, so a dot
-//! product of K terms of size ~1 may be off by about K * 2^-24 relative to the sum of the
-//! absolute terms. With inputs in [-1, 1) and K <= 784 that stays below 1e-4 absolute,
-//! and 1e-4 relative covers large outputs. Element-wise kernels (gather, dropout, batch-norm
-//! apply) do a handful of f32 operations: 1e-5. Reductions over a batch of 513 rows
-//! (batch-norm statistics, loss sums): 1e-4 relative.
+//! Tolerances. Element-wise kernels (gather, dropout, batch-norm apply) do a handful of f32
+//! operations: 1e-5. Reductions over a batch of 513 rows (batch-norm statistics, loss
+//! sums): 1e-4 relative.
 
 use crate::common::*;
+use mlp_gpu::check::linear::{self, mask, Product};
 use mlp_gpu::gpu::batch_norm::BatchNormAt;
 use mlp_gpu::gpu::cross_entropy::CrossEntropyAt;
 use mlp_gpu::gpu::immediates::Pack;
 use mlp_gpu::gpu::MatmulVariant;
-use mlp_gpu::ops::{Activation, DropoutMask, LinearShape};
+use mlp_gpu::ops::{Activation, DropoutMask};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
 use mlp_gpu::reference;
 use mlp_gpu::rng::Rng;
@@ -22,275 +20,67 @@ use mlp_gpu::rng::Rng;
 /// Kernels run alone here, their settings from the immediates.
 const SOLO: Pack = Pack::SOLO;
 
-const MATMUL_ATOL: f32 = 1e-4;
-const MATMUL_RTOL: f32 = 1e-4;
-
-fn shapes() -> Vec<LinearShape> {
-    let mut v = Vec::new();
-    for rows in [1, 64, 513] {
-        for (inputs, outputs) in [
-            (1, 7),
-            (7, 1),
-            (63, 65),
-            (65, 63),
-            (36, 20),
-            (4, 12),
-            (784, 200),
-            (200, 10),
-            (200, 784),
-        ] {
-            v.push(LinearShape {
-                rows,
-                inputs,
-                outputs,
-            });
-        }
-    }
-    v
-}
-
-fn mask(p: f32, layer: u32) -> DropoutMask {
-    DropoutMask {
-        p,
-        seed: 42,
-        step: 3,
-        layer,
-    }
-}
-
-/// Offsets for tensors of `lens` words: each starts 4-aligned plus `pad`, so pad 0 lets the
-/// fast forms (vec4, subgroup) run and pad 1 forces the scalar forms. Returns the offsets and the total.
-fn place(pad: usize, lens: &[usize]) -> (Vec<usize>, usize) {
-    let mut at = Vec::new();
-    let mut end = 0;
-    for &n in lens {
-        let o = mlp_gpu::model::align4(end) + pad;
-        at.push(o);
-        end = o + n;
-    }
-    (at, end)
-}
-
-/// Seeded operands of one layer shape: x [rows, in], w [out, in], b [out], dy [rows, out].
-struct Operands {
-    x: Vec<f32>,
-    w: Vec<f32>,
-    b: Vec<f32>,
-    dy: Vec<f32>,
-}
-
-/// Every shape, its CPU result from `reference` (computed once per shape), then every
-/// variant the adapter runs and padding (0: the fast forms, vec4 or subgroup, where the
-/// shape allows, 1: scalar forms; the tiled variants run their tiled form for both);
-/// `check` returns whether the case ran a fast form. Both register-block forms of every
-/// register-block variant must have run.
-fn each_linear_case<R>(
-    mut reference: impl FnMut(LinearShape, &Operands) -> R,
-    mut check: impl FnMut(MatmulVariant, LinearShape, usize, &Operands, &R) -> bool,
-) {
-    let mut runs = std::collections::BTreeMap::new();
-    for (i, s) in shapes().into_iter().enumerate() {
-        let mut rng = Rng::new(i as u64);
-        let o = Operands {
-            x: random(&mut rng, s.rows * s.inputs, 1.0),
-            w: random(&mut rng, s.inputs * s.outputs, 1.0),
-            b: random(&mut rng, s.outputs, 1.0),
-            dy: random(&mut rng, s.rows * s.outputs, 1.0),
-        };
-        let want = reference(s, &o);
-        for variant in variants() {
-            for pad in [0, 1] {
-                let fast = check(variant, s, pad, &o, &want);
-                *runs
-                    .entry((variant.name(), form(variant, fast)))
-                    .or_insert(0) += 1;
-            }
-        }
+/// `product` through `check::linear` (its shapes, offsets and tolerance) on every variant
+/// the adapter runs: every row within tolerance, and both forms of every register-block
+/// variant run.
+fn linear_case(product: Product) {
+    let all: Vec<_> = variants().into_iter().map(|v| (v, kernels(v))).collect();
+    let rows = linear::check(ctx(), &all, product).unwrap();
+    for r in &rows {
+        assert!(r.pass, "{r:?}");
     }
     for v in variants().into_iter().filter(|v| v.cpu_forms().is_some()) {
-        for f in [true, false] {
-            let key = (v.name(), form(v, f));
-            assert!(runs.contains_key(&key), "{key:?} ran: {runs:?}");
+        for fast in [true, false] {
+            let ran = format!("{} {}", v.name(), linear::form(v, fast));
+            assert!(rows.iter().any(|r| r.variant == ran), "{ran} ran");
         }
     }
 }
 
-fn form(variant: MatmulVariant, fast: bool) -> &'static str {
-    match (variant, fast) {
-        (v, _) if v.tiled() => "tiled",
-        (MatmulVariant::Subgroup8, true) => "subgroup",
-        (_, true) => "vec4",
-        (_, false) => "scalar",
-    }
-}
-
-fn linear_forward_case(act: Activation, what: &str) {
-    let reference = |s: LinearShape, o: &Operands| {
-        let mut want = vec![0.0; s.rows * s.outputs];
-        reference::linear_forward(&mut want, &o.x, &o.w, &o.b, s, act);
-        want
-    };
-    each_linear_case(reference, |variant, s, pad, o, want| {
-        let (x, w, b) = (&o.x, &o.w, &o.b);
-        let k = kernels(variant);
-        let (p_at, p_len) = place(pad, &[w.len(), b.len()]);
-        let mut params = vec![0.0; p_len];
-        params[p_at[0]..p_at[0] + w.len()].copy_from_slice(w);
-        params[p_at[1]..p_at[1] + b.len()].copy_from_slice(b);
-        let (a_at, a_len) = place(pad, &[x.len(), s.rows * s.outputs]);
-        let mut acts = vec![0.0; a_len];
-        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
-        let m = model(k, &params, &acts, &[], &[0.0], &[0]);
-        run(&m, &no_data(k), |p| {
-            k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act, &SOLO)
-        });
-        let v4 = k.linear_uses_fast_form(s, &[a_at[0], p_at[0]]).0;
-        let got = read_f32(&m.acts, a_at[1], want.len());
-        assert_close(
-            &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
-            &got,
-            want,
-            MATMUL_ATOL,
-            MATMUL_RTOL,
-        );
-        v4
-    });
-}
+const RELU: Activation = Activation {
+    relu: true,
+    dropout: None,
+};
 
 #[test]
 fn linear_forward_matches_reference() {
-    linear_forward_case(Activation::default(), "linear_forward");
+    linear_case(Product::Forward(Activation::default()));
 }
 
 #[test]
 fn linear_forward_fused_relu_matches_reference() {
-    linear_forward_case(
-        Activation {
-            relu: true,
-            dropout: None,
-        },
-        "linear_forward+relu",
-    );
+    linear_case(Product::Forward(RELU));
 }
 
 #[test]
 fn linear_forward_fused_relu_dropout_matches_unfused_reference() {
-    linear_forward_case(
-        Activation {
-            relu: true,
-            dropout: Some(mask(0.3, 1)),
-        },
-        "linear_forward+relu+dropout",
-    );
-}
-
-fn linear_backward_data_case(input_act: Option<Activation>, what: &str) {
-    let reference = |s: LinearShape, o: &Operands| {
-        // The input x as a ReLU/dropout layer would have made it, so the mask matters.
-        let mut x = o.x.clone();
-        if let Some(act) = input_act {
-            reference::relu_forward(&mut x);
-            if let Some(mask) = act.dropout {
-                let src = x.clone();
-                reference::dropout(&mut x, &src, mask);
-            }
-        }
-        let mut want = vec![0.0; s.rows * s.inputs];
-        reference::linear_backward_data(&mut want, &o.dy, &o.w, &x, s, input_act);
-        (x, want)
-    };
-    each_linear_case(reference, |variant, s, pad, o, (x, want)| {
-        let (w, dy) = (&o.w, &o.dy);
-        let k = kernels(variant);
-        let (p_at, p_len) = place(pad, &[w.len()]);
-        let mut params = vec![0.0; p_len];
-        params[p_at[0]..].copy_from_slice(w);
-        let (a_at, a_len) = place(pad, &[x.len(), dy.len(), s.rows * s.inputs]);
-        let mut acts = vec![0.0; a_len];
-        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
-        acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
-        let m = model(k, &params, &acts, &[], &[0.0], &[0]);
-        run(&m, &no_data(k), |p| {
-            k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, input_act, &SOLO)
-        });
-        let v4 = k.linear_uses_fast_form(s, &[a_at[1], p_at[0]]).1;
-        let got = read_f32(&m.acts, a_at[2], want.len());
-        assert_close(
-            &format!("{what} {} {} {s:?}", variant.name(), form(variant, v4)),
-            &got,
-            want,
-            MATMUL_ATOL,
-            MATMUL_RTOL,
-        );
-        v4
-    });
+    linear_case(Product::Forward(Activation {
+        relu: true,
+        dropout: Some(mask(0.3, 1)),
+    }));
 }
 
 #[test]
 fn linear_backward_data_matches_reference() {
-    linear_backward_data_case(None, "linear_backward_data");
+    linear_case(Product::BackwardData(None));
 }
 
 #[test]
 fn linear_backward_data_fused_relu_backward_matches_reference() {
-    linear_backward_data_case(
-        Some(Activation {
-            relu: true,
-            dropout: None,
-        }),
-        "linear_backward_data+relu",
-    );
+    linear_case(Product::BackwardData(Some(RELU)));
 }
 
 #[test]
 fn linear_backward_data_fused_relu_dropout_backward_matches_unfused_reference() {
-    let act = Activation {
+    linear_case(Product::BackwardData(Some(Activation {
         relu: true,
         dropout: Some(mask(0.25, 0)),
-    };
-    linear_backward_data_case(Some(act), "linear_backward_data+relu+dropout");
+    })));
 }
 
 #[test]
 fn linear_backward_weight_and_bias_match_reference() {
-    let reference = |s: LinearShape, o: &Operands| {
-        let (mut dw, mut db) = (vec![0.0; s.inputs * s.outputs], vec![0.0; s.outputs]);
-        reference::linear_backward_weight(&mut dw, &mut db, &o.dy, &o.x, s);
-        (dw, db)
-    };
-    each_linear_case(reference, |variant, s, pad, o, (dw, db)| {
-        let (x, dy) = (&o.x, &o.dy);
-        let k = kernels(variant);
-        let n = s.inputs * s.outputs;
-        let (a_at, a_len) = place(pad, &[x.len(), dy.len()]);
-        let mut acts = vec![0.0; a_len];
-        acts[a_at[0]..a_at[0] + x.len()].copy_from_slice(x);
-        acts[a_at[1]..a_at[1] + dy.len()].copy_from_slice(dy);
-        let (g_at, g_len) = place(pad, &[n, s.outputs]);
-        // grads start as garbage: the kernel must overwrite, not accumulate
-        let m = model(k, &vec![0.0; g_len], &acts, &vec![7.0; g_len], &[0.0], &[0]);
-        run(&m, &no_data(k), |p| {
-            k.linear_backward_weight(p, g_at[0], g_at[1], a_at[1], a_at[0], s, &SOLO)
-        });
-        let v4 = k.linear_uses_fast_form(s, &[a_at[1], a_at[0]]).2;
-        let what = format!("{} {} {s:?}", variant.name(), form(variant, v4));
-        // dW sums over the batch (K = rows <= 513): same bound as the other products.
-        assert_close(
-            &format!("linear_backward_weight dW {what}"),
-            &read_f32(&m.grads, g_at[0], n),
-            dw,
-            MATMUL_ATOL,
-            MATMUL_RTOL,
-        );
-        assert_close(
-            &format!("linear_backward_weight db {what}"),
-            &read_f32(&m.grads, g_at[1], s.outputs),
-            db,
-            MATMUL_ATOL,
-            MATMUL_RTOL,
-        );
-        v4
-    });
+    linear_case(Product::BackwardWeight);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! full training steps on the GPU against the same steps on the CPU reference.
 
 use crate::common::*;
-use mlp_gpu::gpu::network::{GpuNetwork, Step};
+use mlp_gpu::check::step;
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{Init, ParamLayout, Spec};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
@@ -74,113 +74,11 @@ fn reference_gradients_match_finite_differences_with_batch_norm_and_dropout() {
     );
 }
 
-/// A random dataset of `n` images.
-fn dataset(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = Rng::new(seed);
-    let pixels = (0..n * 784).map(|_| (rng.next_u64() % 256) as u8).collect();
-    let labels = (0..n).map(|_| rng.below(10) as u8).collect();
-    (pixels, labels)
-}
-
-/// Runs training step `step` on the GPU over rows off..off+rows of the index list, and
-/// returns the same batch gathered on the CPU (inputs, labels).
-#[allow(clippy::too_many_arguments)]
-fn gpu_step_and_cpu_batch(
-    gpu: &GpuNetwork,
-    k: &mlp_gpu::gpu::Kernels,
-    d: &mlp_gpu::gpu::DataBuffers,
-    step: u32,
-    off: usize,
-    rows: usize,
-    (pixels, labels, indices): (&[u8], &[u8], &[u32]),
-) -> (Vec<f32>, Vec<u32>) {
-    let s = Step {
-        index_off: off,
-        rows,
-        step,
-        slot: step as usize,
-    };
-    run(&gpu.buffers, d, |p| gpu.encode_train_step(k, p, s));
-    let mut x = vec![0.0; rows * 784];
-    let mut y = vec![0; rows];
-    reference::gather(&mut x, &mut y, pixels, labels, &indices[off..off + rows]);
-    (x, y)
-}
-
-/// Copies the GPU's parameters, optimizer moments and batch-norm statistics into `cpu`
-/// (its state buffer is the GPU's without the loss slots).
-fn sync_from_gpu(cpu: &mut Network, gpu: &GpuNetwork) {
-    let c = ctx();
-    cpu.params = gpu.read_params(c, 0).unwrap();
-    cpu.state = gpu.read_state(c, 0).unwrap()[gpu.state.saved()].to_vec();
-}
-
-/// One training step on the GPU and the same step on the CPU from the same state, three
-/// times, for `kind`, with batch norm and dropout on. Compared: the batch loss, every
-/// gradient, and the updated parameters. Adam and RMSProp divide by the gradient's own
-/// size, so a gradient that is rounding noise (a linear bias in front of batch norm has a
-/// true gradient of 0) may move its parameter by up to lr in either direction. So the
-/// parameter tolerance is the gradient tolerance carried through each update rule.
+/// Three full training steps of `kind` on `variant` against the CPU network, through
+/// `check::step` (what `mlp-gpu check` runs): the loss, every gradient and the parameters.
 fn gpu_step_matches_cpu_step(kind: OptimizerKind, variant: MatmulVariant) {
-    let k = kernels(variant);
-    let spec = Spec::new(vec![65, 7], true, 0.2);
-    let rows = 64;
-    let hyper = Hyper {
-        kind,
-        lr: 0.01,
-        momentum: if kind == OptimizerKind::Adam {
-            0.0
-        } else {
-            0.9
-        },
-        weight_decay: 1e-3,
-    };
-    let (pixels, labels) = dataset(200, 1);
-    let indices: Vec<u32> = (0..200).rev().collect();
-    let d = data(k, &pixels, &labels, &indices);
-    let params = ParamLayout::new(&spec).init(Init::KaimingUniform, 4);
-    let seed = 77;
-    let gpu = solo_network(k, &spec, params.clone(), hyper, seed, rows, 4, 0, 200);
-    let mut cpu = Network::new(spec.clone(), params);
-    for step in 0..3u32 {
-        sync_from_gpu(&mut cpu, &gpu);
-        let off = step as usize * rows;
-        let (x, y) =
-            gpu_step_and_cpu_batch(&gpu, k, &d, step, off, rows, (&pixels, &labels, &indices));
-        let f = cpu.forward(&x, rows, true, seed, step);
-        let mut dlogits = vec![0.0; rows * 10];
-        let mut preds = vec![0; rows];
-        let (loss, _) =
-            reference::cross_entropy(Some(&mut dlogits), &mut preds, f.logits(), &y, 10);
-        let grads = cpu.backward(&f, &dlogits);
-        let before = cpu.params.clone();
-        let cpu_loss = cpu.train_step(&x, &y, &hyper, seed, step).0;
-        assert_eq!(loss, cpu_loss);
-        let what = format!("{} {} step {step}", kind.name(), variant.name());
-        let (gpu_loss, _) = gpu.read_slots(ctx(), 4).unwrap()[0][step as usize];
-        assert_close(&format!("{what} loss"), &[gpu_loss], &[loss], 1e-4, 1e-4);
-        let gpu_grads = read_f32(&gpu.buffers.grads, 0, grads.len());
-        assert_close(&format!("{what} gradients"), &gpu_grads, &grads, 1e-5, 1e-3);
-        let got = gpu.read_params(ctx(), 0).unwrap();
-        for (i, g) in grads.iter().enumerate() {
-            // the gradient tolerance above, carried through the update rule
-            let d = g + hyper.weight_decay * before[i];
-            let grad_err = 1e-5 + 1e-3 * g.abs();
-            let update = (cpu.params[i] - before[i]).abs();
-            let carried = match kind {
-                OptimizerKind::Sgd => 2.0 * hyper.lr * grad_err,
-                // the update scales with d / |d|: its relative error is twice d's
-                _ => (4.0 * update * grad_err / d.abs().max(1e-12))
-                    .min(2.0 * update + 2.0 * hyper.lr),
-            };
-            let tol = 1e-6 + 1e-5 * cpu.params[i].abs() + carried;
-            assert!(
-                (got[i] - cpu.params[i]).abs() <= tol,
-                "{what} param {i}: gpu {} cpu {} (grad {g}, tolerance {tol})",
-                got[i],
-                cpu.params[i]
-            );
-        }
+    for row in step::check(ctx(), kernels(variant), variant, kind).unwrap() {
+        assert!(row.pass, "{row:?}");
     }
 }
 
@@ -241,7 +139,7 @@ fn twenty_steps_agree(kind: OptimizerKind) {
         momentum: 0.0,
         weight_decay: 0.0,
     };
-    let (pixels, labels) = dataset(512, 2);
+    let (pixels, labels) = step::dataset(512, 2);
     let indices: Vec<u32> = (0..512).collect();
     let d = data(k, &pixels, &labels, &indices);
     let params = ParamLayout::new(&spec).init(Init::Pytorch, 0);
@@ -250,8 +148,8 @@ fn twenty_steps_agree(kind: OptimizerKind) {
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
-        let (x, y) =
-            gpu_step_and_cpu_batch(&gpu, k, &d, step, off, rows, (&pixels, &labels, &indices));
+        let batch = (&pixels[..], &labels[..], &indices[..]);
+        let (x, y) = step::gpu_step_and_cpu_batch(ctx(), &gpu, k, &d, step, off, rows, batch);
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
     }
     let gpu_losses: Vec<f32> = gpu.read_slots(ctx(), 20).unwrap()[0]

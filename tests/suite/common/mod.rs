@@ -4,6 +4,7 @@
 
 pub mod cli;
 
+use mlp_gpu::check;
 use mlp_gpu::gpu::buffers::read_words;
 use mlp_gpu::gpu::network::{GpuNetwork, MemberInit};
 use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
@@ -110,17 +111,7 @@ pub fn model(
     state: &[f32],
     ints: &[u32],
 ) -> ModelBuffers {
-    let c = ctx();
-    let m = ModelBuffers::new(c, &k.model_layout, params, acts.len(), state, ints.len())
-        .expect("buffers fit");
-    c.queue.write_buffer(&m.acts, 0, bytemuck::cast_slice(acts));
-    c.queue.write_buffer(
-        &m.grads,
-        0,
-        bytemuck::cast_slice(&grads[..grads.len().min(params.len())]),
-    );
-    c.queue.write_buffer(&m.ints, 0, bytemuck::cast_slice(ints));
-    m
+    check::model(ctx(), k, params, acts, grads, state, ints).expect("buffers fit")
 }
 
 pub fn data(k: &Kernels, pixels: &[u8], labels: &[u8], indices: &[u32]) -> DataBuffers {
@@ -128,24 +119,16 @@ pub fn data(k: &Kernels, pixels: &[u8], labels: &[u8], indices: &[u32]) -> DataB
 }
 
 pub fn no_data(k: &Kernels) -> DataBuffers {
-    data(k, &[0; 784], &[0], &[0])
+    check::no_data(ctx(), k).expect("data fits")
 }
 
-/// Encodes `f` into one compute pass over `m` and `d`, submits, waits.
+/// Encodes `f` into one compute pass over `m` and `d` and submits it.
 pub fn run(m: &ModelBuffers, d: &DataBuffers, f: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
-    let c = ctx();
-    let mut encoder = c.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        pass.set_bind_group(0, &m.bind_group, &[]);
-        pass.set_bind_group(1, &d.bind_group, &[]);
-        f(&mut pass);
-    }
-    c.queue.submit([encoder.finish()]);
+    check::run(ctx(), m, d, f);
 }
 
 pub fn read_f32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<f32> {
-    read_words(ctx(), buffer, offset, len).expect("readback")
+    check::read_f32(ctx(), buffer, offset, len).expect("readback")
 }
 
 pub fn read_u32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<u32> {
