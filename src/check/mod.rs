@@ -8,6 +8,7 @@
 //! slightly wrong, so a test can see a failing check named.
 
 pub mod linear;
+pub mod ops;
 pub mod step;
 
 use crate::gpu::buffers::read_words;
@@ -155,13 +156,19 @@ pub fn compile(ctx: &Context) -> Result<Vec<(MatmulVariant, Kernels)>, GpuError>
         .collect()
 }
 
-/// Every check `mlp-gpu check` runs, in order: each linear product (plain and with its
-/// fused epilogues) for every variant the adapter runs and every shape, then a full
-/// training step per optimizer with batch norm and dropout for every variant.
+/// Every check `mlp-gpu check` runs, in order: the kernels that do not depend on the matmul
+/// variant (on the adapter's own), each linear product (plain and with its fused epilogues)
+/// for every variant the adapter runs and every shape, then a full training step per
+/// optimizer with batch norm and dropout for every variant.
 pub fn all(ctx: &Context) -> Result<Vec<Row>, GpuError> {
     let compiled = compile(ctx)?;
     let kernels: Vec<(MatmulVariant, &Kernels)> = compiled.iter().map(|(v, k)| (*v, k)).collect();
     let mut rows = Vec::new();
+    let (v, k) = kernels
+        .iter()
+        .find(|(v, _)| *v == ctx.variant)
+        .unwrap_or(&kernels[0]);
+    rows.extend(ops::all(ctx, k, v.name())?);
     for product in linear::PRODUCTS {
         rows.extend(linear::check(ctx, &kernels, product)?);
     }

@@ -5,7 +5,6 @@
 pub mod cli;
 
 use mlp_gpu::check;
-use mlp_gpu::gpu::buffers::read_words;
 use mlp_gpu::gpu::network::{GpuNetwork, MemberInit};
 use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
 use mlp_gpu::model::Spec;
@@ -129,10 +128,6 @@ pub fn run(m: &ModelBuffers, d: &DataBuffers, f: impl FnOnce(&mut wgpu::ComputeP
 
 pub fn read_f32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<f32> {
     check::read_f32(ctx(), buffer, offset, len).expect("readback")
-}
-
-pub fn read_u32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<u32> {
-    read_words(ctx(), buffer, offset, len).expect("readback")
 }
 
 /// Passes when every |got - want| <= atol + rtol |want|; otherwise fails naming the worst
