@@ -2,7 +2,10 @@
 //! against `reference::linear_*`, for every matmul variant, over shapes that do not divide
 //! the tiles (sizes 1, 4, 7, 12, 20, 36, 63, 65, 200, 784; batch 1, 64, 513; 4, 12, 20 and
 //! 36 leave half a subgroup form's vec4 columns or bias lanes idle), each at offsets that
-//! let the fast forms (vec4, subgroup) run and at offsets that force the scalar ones.
+//! let the fast forms (vec4, subgroup) run and at offsets that force the scalar ones; and
+//! that no form writes a word past its output (the next tensor of a layout may start
+//! there; the buffers' 16-byte padding keeps the vec4 reads of a buffer's last tensor inside
+//! it on backends that clamp out-of-range indices: Metal, Vulkan without robustness2).
 //!
 //! Tolerance: the twins sum in f64, the kernels in f32 in their own order, so a dot product
 //! of K terms of size ~1 may be off by about K * 2^-24 relative to the sum of the absolute
@@ -167,12 +170,9 @@ pub fn check(
                 let v = format!("{} {}", variant.name(), form(variant, fast));
                 let at = ["4-aligned", "4-aligned + 1"][pad];
                 let shape = format!("{}x{}x{} at {at}", s.rows, s.inputs, s.outputs);
-                for (part, (got, want)) in got.iter().zip(&want).enumerate() {
-                    let mut op = product.name();
-                    if product == Product::BackwardWeight {
-                        op += [" dW", " db"][part];
-                    }
-                    rows.push(compare(&op, &v, shape.clone(), got, want, ATOL, RTOL));
+                for (got, (part, want, (atol, rtol))) in got.iter().zip(&want) {
+                    let op = format!("{}{part}", product.name());
+                    rows.push(compare(&op, &v, shape.clone(), got, want, *atol, *rtol));
                 }
             }
         }
@@ -180,24 +180,47 @@ pub fn check(
     Ok(rows)
 }
 
-/// The CPU twin's results of `product` (dW and db for the weight product).
-fn expected(product: Product, s: LinearShape, o: &Operands) -> Vec<Vec<f32>> {
+/// Words right after a product's last output (no gap) that must keep their contents: no
+/// form writes past its output, not even the rest of its last vec4.
+const GUARD: usize = 4;
+/// What the guard holds: the garbage the gradient buffer starts with, and the same in acts.
+const SENTINEL: f32 = 7.0;
+
+/// What a row adds to the op's name, the values expected, and the tolerance (atol, rtol).
+type Part = (&'static str, Vec<f32>, (f32, f32));
+
+/// The CPU twin's results of `product`, each with what its row adds to the op's name (dW
+/// and db for the weight product), then the guard after the last output, exactly unchanged.
+fn expected(product: Product, s: LinearShape, o: &Operands) -> Vec<Part> {
+    let mut parts: Vec<Part> = results(product, s, o)
+        .into_iter()
+        .map(|(name, want)| (name, want, (ATOL, RTOL)))
+        .collect();
+    parts.push((
+        " leaves the words past its output",
+        vec![SENTINEL; GUARD],
+        (0.0, 0.0),
+    ));
+    parts
+}
+
+fn results(product: Product, s: LinearShape, o: &Operands) -> Vec<(&'static str, Vec<f32>)> {
     match product {
         Product::Forward(act) => {
             let mut y = vec![0.0; s.rows * s.outputs];
             reference::linear_forward(&mut y, &o.x, &o.w, &o.b, s, act);
-            vec![y]
+            vec![("", y)]
         }
         Product::BackwardData(act) => {
             let x = input(o, act);
             let mut dx = vec![0.0; s.rows * s.inputs];
             reference::linear_backward_data(&mut dx, &o.dy, &o.w, &x, s, act);
-            vec![dx]
+            vec![("", dx)]
         }
         Product::BackwardWeight => {
             let (mut dw, mut db) = (vec![0.0; s.inputs * s.outputs], vec![0.0; s.outputs]);
             reference::linear_backward_weight(&mut dw, &mut db, &o.dy, &o.x, s);
-            vec![dw, db]
+            vec![(" dW", dw), (" db", db)]
         }
     }
 }
@@ -215,8 +238,9 @@ fn input(o: &Operands, act: Option<Activation>) -> Vec<f32> {
     x
 }
 
-/// Runs `product` on the GPU with operands placed at `pad`: whether a fast form ran, and
-/// the results.
+/// Runs `product` on the GPU with operands placed at `pad`, the guard right after its last
+/// output:
+/// whether a fast form ran, and the results with the guard last.
 fn gpu(
     ctx: &Context,
     k: &Kernels,
@@ -233,37 +257,35 @@ fn gpu(
             let mut params = vec![0.0; p_len];
             put(&mut params, p_at[0], &o.w);
             put(&mut params, p_at[1], &o.b);
-            let (a_at, a_len) = place(pad, &[o.x.len(), s.rows * s.outputs]);
-            let mut acts = vec![0.0; a_len];
+            let (a_at, guard) = place(pad, &[o.x.len(), s.rows * s.outputs]);
+            let mut acts = vec![0.0; guard + GUARD];
             put(&mut acts, a_at[0], &o.x);
+            put(&mut acts, guard, &[SENTINEL; GUARD]);
             let m = model(ctx, k, &params, &acts, &[], &[0.0], &[0])?;
             run(ctx, &m, &no_data(ctx, k)?, |p| {
                 k.linear_forward(p, a_at[1], a_at[0], p_at[0], p_at[1], s, act, solo)
             });
             let fast = k.linear_uses_fast_form(s, &[a_at[0], p_at[0]]).0;
-            Ok((
-                fast,
-                vec![read_f32(ctx, &m.acts, a_at[1], s.rows * s.outputs)?],
-            ))
+            let y = read_f32(ctx, &m.acts, a_at[1], s.rows * s.outputs)?;
+            Ok((fast, vec![y, read_f32(ctx, &m.acts, guard, GUARD)?]))
         }
         Product::BackwardData(act) => {
             let x = input(o, act);
             let (p_at, p_len) = place(pad, &[o.w.len()]);
             let mut params = vec![0.0; p_len];
             put(&mut params, p_at[0], &o.w);
-            let (a_at, a_len) = place(pad, &[x.len(), o.dy.len(), s.rows * s.inputs]);
-            let mut acts = vec![0.0; a_len];
+            let (a_at, guard) = place(pad, &[x.len(), o.dy.len(), s.rows * s.inputs]);
+            let mut acts = vec![0.0; guard + GUARD];
             put(&mut acts, a_at[0], &x);
             put(&mut acts, a_at[1], &o.dy);
+            put(&mut acts, guard, &[SENTINEL; GUARD]);
             let m = model(ctx, k, &params, &acts, &[], &[0.0], &[0])?;
             run(ctx, &m, &no_data(ctx, k)?, |p| {
                 k.linear_backward_data(p, a_at[2], a_at[1], p_at[0], a_at[0], s, act, solo)
             });
             let fast = k.linear_uses_fast_form(s, &[a_at[1], p_at[0]]).1;
-            Ok((
-                fast,
-                vec![read_f32(ctx, &m.acts, a_at[2], s.rows * s.inputs)?],
-            ))
+            let dx = read_f32(ctx, &m.acts, a_at[2], s.rows * s.inputs)?;
+            Ok((fast, vec![dx, read_f32(ctx, &m.acts, guard, GUARD)?]))
         }
         Product::BackwardWeight => {
             let n = s.inputs * s.outputs;
@@ -271,14 +293,16 @@ fn gpu(
             let mut acts = vec![0.0; a_len];
             put(&mut acts, a_at[0], &o.x);
             put(&mut acts, a_at[1], &o.dy);
-            let (g_at, g_len) = place(pad, &[n, s.outputs]);
-            // grads start as garbage: the kernel must overwrite, not accumulate
+            let (g_at, guard) = place(pad, &[n, s.outputs]);
+            let g_len = guard + GUARD;
+            // grads start as garbage (the guard's sentinel): the kernel must overwrite, not
+            // accumulate
             let m = model(
                 ctx,
                 k,
                 &vec![0.0; g_len],
                 &acts,
-                &vec![7.0; g_len],
+                &vec![SENTINEL; g_len],
                 &[0.0],
                 &[0],
             )?;
@@ -287,7 +311,8 @@ fn gpu(
             });
             let fast = k.linear_uses_fast_form(s, &[a_at[1], a_at[0]]).2;
             let dw = read_f32(ctx, &m.grads, g_at[0], n)?;
-            Ok((fast, vec![dw, read_f32(ctx, &m.grads, g_at[1], s.outputs)?]))
+            let db = read_f32(ctx, &m.grads, g_at[1], s.outputs)?;
+            Ok((fast, vec![dw, db, read_f32(ctx, &m.grads, guard, GUARD)?]))
         }
     }
 }
