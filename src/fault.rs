@@ -2,7 +2,8 @@
 //! that epoch (1-based) of every run of the process, so the recovery paths run for real.
 //! Kinds: `device-lost` destroys the device before the epoch's work; `oom` makes the epoch's
 //! out-of-memory error scope report an error; `disk-full@0` sends every result file written
-//! to /dev/full; `skew@<op>` makes that op's results in `mlp-gpu check` slightly wrong
+//! to /dev/full; `clamp-bounds@0` compiles the kernels with clamped accesses (Metal's
+//! behaviour) on Vulkan; `skew@<op>` makes that op's results in `mlp-gpu check` slightly wrong
 //! (src/check).
 
 /// The epoch at which fault `kind` is injected, if it is.
@@ -17,6 +18,15 @@ pub fn at(kind: &str) -> Option<usize> {
 pub fn skewed_op() -> Option<String> {
     let v = std::env::var("MLP_GPU_FAULT").ok()?;
     v.strip_prefix("skew@").map(str::to_owned)
+}
+
+/// Whether the kernels are compiled with every buffer and index access clamped into range
+/// (MLP_GPU_FAULT=clamp-bounds@0): what wgpu does on Metal and on Vulkan drivers without
+/// robustness2, where an access past a binding reads or writes its last element instead.
+/// On a Vulkan adapter with robustness2, which wgpu leaves unchecked, this is the only way
+/// to run that behaviour (naga's SPIR-V with `BoundsCheckPolicy::Restrict`, passed through).
+pub fn clamped_bounds() -> bool {
+    at("clamp-bounds").is_some()
 }
 
 /// The faults a trainer injects into its epochs (1-based), read once from MLP_GPU_FAULT by

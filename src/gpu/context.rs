@@ -78,6 +78,8 @@ pub struct Context {
     pub info: AdapterInfo,
     pub limits: wgpu::Limits,
     pub variant: super::MatmulVariant,
+    /// Kernels clamp every access into range (`fault::clamped_bounds`; tests only).
+    pub clamped_bounds: bool,
     /// The first fault the device reported outside an error scope (a loss replaces any).
     fault: Arc<Mutex<Option<GpuError>>>,
 }
@@ -205,9 +207,23 @@ impl Context {
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
         // Subgroups are optional too: only the subgroup8 matmul variant uses them.
         let optional = timing | wgpu::Features::SUBGROUP;
+        let clamped_bounds = crate::fault::clamped_bounds();
+        let passthrough = wgpu::Features::PASSTHROUGH_SHADERS;
+        if clamped_bounds
+            && (info.backend != wgpu::Backend::Vulkan || !adapter.features().contains(passthrough))
+        {
+            return Err(unsupported("SPIR-V passthrough, for clamp-bounds"));
+        }
+        let clamping = if clamped_bounds {
+            passthrough
+        } else {
+            wgpu::Features::empty()
+        };
         let desc = wgpu::DeviceDescriptor {
             label: Some("mlp-gpu"),
-            required_features: wgpu::Features::IMMEDIATES | (adapter.features() & optional),
+            required_features: wgpu::Features::IMMEDIATES
+                | clamping
+                | (adapter.features() & optional),
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -240,6 +256,7 @@ impl Context {
             info,
             limits,
             variant,
+            clamped_bounds,
             fault,
         })
     }

@@ -96,6 +96,54 @@ fn reflect(op: Op, source: &str) -> Result<Reflection, GpuError> {
     })
 }
 
+/// `source` as naga's SPIR-V with every index and buffer access clamped into range (as wgpu
+/// compiles for Metal), handed to the Vulkan driver as it is.
+fn clamped_module(
+    ctx: &Context,
+    op: Op,
+    source: &str,
+    reflected: &Reflection,
+) -> Result<wgpu::ShaderModule, GpuError> {
+    let fail = |e: String| GpuError::Device(format!("{} for clamp-bounds: {e}", op.file()));
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| fail(e.to_string()))?;
+    let flags = naga::valid::ValidationFlags::all();
+    let caps = naga::valid::Capabilities::IMMEDIATES | naga::valid::Capabilities::SUBGROUP;
+    let info = naga::valid::Validator::new(flags, caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .map_err(|e| fail(e.to_string()))?;
+    let restrict = naga::proc::BoundsCheckPolicy::Restrict;
+    let options = naga::back::spv::Options {
+        lang_version: (1, 3),
+        bounds_check_policies: naga::proc::BoundsCheckPolicies {
+            index: restrict,
+            buffer: restrict,
+            image_load: restrict,
+            binding_array: restrict,
+        },
+        ..Default::default()
+    };
+    let spirv = naga::back::spv::write_vec(&module, &info, &options, None)
+        .map_err(|e| fail(e.to_string()))?;
+    let entry_points: Vec<_> = reflected
+        .workgroups
+        .iter()
+        .map(|(name, n)| wgpu::PassthroughShaderEntryPoint {
+            name: name.clone().into(),
+            workgroup_size: (*n, 1, 1),
+        })
+        .collect();
+    let desc = wgpu::ShaderModuleDescriptorPassthrough {
+        label: Some(op.file()),
+        entry_points: entry_points.into(),
+        spirv: Some(spirv.into()),
+        ..Default::default()
+    };
+    // SAFETY: naga wrote this SPIR-V from the same validated WGSL wgpu would compile.
+    Ok(unsafe { ctx.device.create_shader_module_passthrough(desc) })
+}
+
 impl Reflection {
     /// The tile constants of fast form `entry`.
     fn tile(&self, op: Op, entry: &str) -> (usize, usize) {
@@ -140,7 +188,7 @@ impl Kernels {
                 let reflected = reflect(op, &source)?;
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(op.file()),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                    source: wgpu::ShaderSource::Wgsl(source.clone().into()),
                 };
                 // Without wgpu's guard against infinite loops: the guard's 64-bit counter
                 // in every loop kept NVIDIA's compiler from unrolling the matmul loops, so
@@ -153,7 +201,11 @@ impl Kernels {
                     force_loop_bounding: false,
                     ..wgpu::ShaderRuntimeChecks::checked()
                 };
-                let module = unsafe { ctx.device.create_shader_module_trusted(desc, checks) };
+                let module = if ctx.clamped_bounds {
+                    clamped_module(ctx, op, &source, &reflected)?
+                } else {
+                    unsafe { ctx.device.create_shader_module_trusted(desc, checks) }
+                };
                 Ok((op, module, reflected))
             })
             .collect::<Result<Vec<_>, GpuError>>()?;

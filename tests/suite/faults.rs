@@ -330,3 +330,18 @@ fn sizes_no_device_holds_are_refused_before_any_work() {
         assert!(!out.exists(), "nothing was started");
     }
 }
+
+/// Kernels compiled with every access clamped into range (MLP_GPU_FAULT=clamp-bounds@0:
+/// what wgpu does on Metal, through SPIR-V passthrough on Vulkan) train the same run bit for
+/// bit: no kernel of a training step or an evaluation reads or writes outside its buffers.
+#[test]
+fn kernels_with_clamped_accesses_train_the_same_run_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let whole = reference(tmp.path(), &data, 2);
+    let dir = tmp.path().join("clamped");
+    let mut a = args(&data, &dir, 2);
+    a.push("--quiet".into());
+    run_ok(bin().env("MLP_GPU_FAULT", "clamp-bounds@0").args(&a));
+    assert_same_run(&whole, &dir);
+}
