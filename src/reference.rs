@@ -405,6 +405,14 @@ struct Walk<'a> {
     step: u32,
 }
 
+/// What a training step of the CPU network gives back: the batch's summed loss and correct
+/// count, and the gradients it applied.
+pub struct Stepped {
+    pub loss: f32,
+    pub correct: f32,
+    pub grads: Vec<f32>,
+}
+
 impl Network {
     pub fn new(spec: Spec, params: Vec<f32>) -> Self {
         let layout = ParamLayout::new(&spec);
@@ -450,8 +458,7 @@ impl Network {
         }
     }
 
-    /// Forward, loss, backward and update on one batch (x gathered); returns (loss sum,
-    /// correct).
+    /// Forward, loss, backward and update on one batch (x gathered).
     pub fn train_step(
         &mut self,
         x: &[f32],
@@ -459,12 +466,16 @@ impl Network {
         hyper: &Hyper,
         seed: u32,
         step: u32,
-    ) -> (f32, f32) {
+    ) -> Stepped {
         let mut f = self.batch(x, labels.len(), seed, step);
         self.walk(&mut f, &self.plan.train, labels, Some(hyper));
         self.params = f.params;
         self.state = f.state;
-        f.loss
+        Stepped {
+            loss: f.loss.0,
+            correct: f.loss.1,
+            grads: f.grads,
+        }
     }
 
     /// Buffers for a batch of `rows` rows of x, with the network's state.

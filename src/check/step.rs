@@ -99,14 +99,8 @@ pub fn check(
         let batch = (&pixels[..], &labels[..], &indices[..]);
         let (x, y) =
             gpu_step_and_cpu_batch(ctx, &gpu, k, &d, step, step as usize * ROWS, ROWS, batch);
-        let f = cpu.forward(&x, ROWS, true, SEED, step);
-        let mut dlogits = vec![0.0; ROWS * 10];
-        let mut preds = vec![0; ROWS];
-        let (loss, _) =
-            reference::cross_entropy(Some(&mut dlogits), &mut preds, f.logits(), &y, 10);
-        let grads = cpu.backward(&f, &dlogits);
         let before = cpu.params.clone();
-        cpu.train_step(&x, &y, &hyper, SEED, step);
+        let reference::Stepped { loss, grads, .. } = cpu.train_step(&x, &y, &hyper, SEED, step);
         let op = |what: &str| format!("train step {} {what} (step {step})", kind.name());
         let gpu_loss = gpu.read_slots(ctx, 4)?[0][step as usize].0;
         rows.push(compare(

@@ -68,10 +68,11 @@ fn storage_layout(ctx: &Context, label: &str, count: u32, read_only: bool) -> Bi
 }
 
 /// What the host reads off a shader with naga, so that it never restates it: each entry
-/// point's invocations per workgroup, and the module's u32 constants.
+/// point's invocations per workgroup, the module's u32 constants, and the module itself.
 struct Reflection {
     workgroups: Vec<(String, u32)>,
     constants: Vec<(String, u32)>,
+    module: naga::Module,
 }
 
 fn reflect(op: Op, source: &str) -> Result<Reflection, GpuError> {
@@ -93,26 +94,20 @@ fn reflect(op: Op, source: &str) -> Result<Reflection, GpuError> {
     Ok(Reflection {
         workgroups,
         constants,
+        module,
     })
 }
 
-/// `source` as naga's SPIR-V with every index and buffer access clamped into range (as wgpu
-/// compiles for Metal), handed to the Vulkan driver as it is.
+/// The module `reflected` holds as naga's SPIR-V with every index and buffer access clamped
+/// into range (as wgpu compiles for Metal), handed to the Vulkan driver as it is.
 fn clamped_module(
     ctx: &Context,
     op: Op,
-    source: &str,
     reflected: &Reflection,
 ) -> Result<wgpu::ShaderModule, GpuError> {
     let fail = |e: String| GpuError::Device(format!("{} for clamp-bounds: {e}", op.file()));
-    let module = naga::front::wgsl::parse_str(source).map_err(|e| fail(e.to_string()))?;
-    let flags = naga::valid::ValidationFlags::all();
-    let caps = naga::valid::Capabilities::IMMEDIATES | naga::valid::Capabilities::SUBGROUP;
-    let info = naga::valid::Validator::new(flags, caps)
-        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-        .validate(&module)
-        .map_err(|e| fail(e.to_string()))?;
+    let module = &reflected.module;
+    let info = super::shaders::validate(module).map_err(|e| fail(e.to_string()))?;
     let restrict = naga::proc::BoundsCheckPolicy::Restrict;
     let options = naga::back::spv::Options {
         lang_version: (1, 3),
@@ -124,14 +119,17 @@ fn clamped_module(
         },
         ..Default::default()
     };
-    let spirv = naga::back::spv::write_vec(&module, &info, &options, None)
+    let spirv = naga::back::spv::write_vec(module, &info, &options, None)
         .map_err(|e| fail(e.to_string()))?;
-    let entry_points: Vec<_> = reflected
-        .workgroups
+    let entry_points: Vec<_> = module
+        .entry_points
         .iter()
-        .map(|(name, n)| wgpu::PassthroughShaderEntryPoint {
-            name: name.clone().into(),
-            workgroup_size: (*n, 1, 1),
+        .map(|e| {
+            let [x, y, z] = e.workgroup_size;
+            wgpu::PassthroughShaderEntryPoint {
+                name: e.name.clone().into(),
+                workgroup_size: (x, y, z),
+            }
         })
         .collect();
     let desc = wgpu::ShaderModuleDescriptorPassthrough {
@@ -188,7 +186,7 @@ impl Kernels {
                 let reflected = reflect(op, &source)?;
                 let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(op.file()),
-                    source: wgpu::ShaderSource::Wgsl(source.clone().into()),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
                 };
                 // Without wgpu's guard against infinite loops: the guard's 64-bit counter
                 // in every loop kept NVIDIA's compiler from unrolling the matmul loops, so
@@ -202,7 +200,7 @@ impl Kernels {
                     ..wgpu::ShaderRuntimeChecks::checked()
                 };
                 let module = if ctx.clamped_bounds {
-                    clamped_module(ctx, op, &source, &reflected)?
+                    clamped_module(ctx, op, &reflected)?
                 } else {
                     unsafe { ctx.device.create_shader_module_trusted(desc, checks) }
                 };

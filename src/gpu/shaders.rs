@@ -4,6 +4,22 @@
 
 use wgpu::{AdapterInfo, DeviceType, Features};
 
+/// naga's validation of a module with what the kernels use (immediates, subgroups in
+/// compute): what the shader tests and the clamped-bounds compile both run.
+pub fn validate(
+    module: &naga::Module,
+) -> Result<naga::valid::ModuleInfo, Box<naga::WithSpan<naga::valid::ValidationError>>> {
+    use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags};
+    naga::valid::Validator::new(
+        ValidationFlags::all(),
+        Capabilities::IMMEDIATES | Capabilities::SUBGROUP,
+    )
+    .subgroup_stages(ShaderStages::COMPUTE)
+    .subgroup_operations(SubgroupOperationSet::all())
+    .validate(module)
+    .map_err(Box::new)
+}
+
 /// The subgroup forms' workgroup size (LANES in gen_linear_cpu.py), which must be one
 /// subgroup: the adapter's subgroups must have at least this many lanes.
 const SUBGROUP_LANES: u32 = 8;

@@ -150,7 +150,7 @@ fn twenty_steps_agree(kind: OptimizerKind) {
         let off = (step as usize * rows) % 512;
         let batch = (&pixels[..], &labels[..], &indices[..]);
         let (x, y) = step::gpu_step_and_cpu_batch(ctx(), &gpu, k, &d, step, off, rows, batch);
-        cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).0 / rows as f32);
+        cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).loss / rows as f32);
     }
     let gpu_losses: Vec<f32> = gpu.read_slots(ctx(), 20).unwrap()[0]
         .iter()

@@ -280,14 +280,11 @@ fn cpu_trace(f: &Fixture, c: &Case) -> Trace {
         let rows = y.len();
         let fw = net.forward(&x, rows, true, c.seed, s as u32);
         t.logits.push(fw.logits().to_vec());
+        let stepped = net.train_step(&x, &y, &c.hyper(), c.seed, s as u32);
         if s == 0 {
-            let mut dlogits = vec![0.0; rows * spec.classes];
-            let mut preds = vec![0; rows];
-            reference::cross_entropy(Some(&mut dlogits), &mut preds, fw.logits(), &y, 10);
-            t.grads = net.backward(&fw, &dlogits);
+            t.grads = stepped.grads;
         }
-        t.losses
-            .push(net.train_step(&x, &y, &c.hyper(), c.seed, s as u32).0);
+        t.losses.push(stepped.loss);
     }
     t.params = net.params.clone();
     t.state = net.state.clone();

@@ -4,20 +4,12 @@
 
 use mlp_gpu::gpu::shaders::Op;
 use mlp_gpu::gpu::MatmulVariant;
-use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 fn validate(op: Op, variant: MatmulVariant) -> (naga::Module, naga::valid::ModuleInfo) {
     let src = op.source(variant);
     let module = naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", op.file(), e.emit_to_string(&src)));
-    let info = Validator::new(
-        ValidationFlags::all(),
-        Capabilities::IMMEDIATES | Capabilities::SUBGROUP,
-    )
-    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-    .validate(&module)
-    .unwrap_or_else(|e| {
+    let info = mlp_gpu::gpu::shaders::validate(&module).unwrap_or_else(|e| {
         panic!(
             "{} ({}): {}",
             op.file(),
