@@ -1,8 +1,12 @@
 //! `mlp-gpu bench`: epoch times of the default network, measured as training runs them.
 
-use crate::gpu::{Context, Kernels};
+use crate::config::{ConfigError, TrainConfig};
+use crate::error::Error;
+use crate::gpu::{Context, Kernels, MatmulVariant};
+use crate::ops::LinearShape;
 use crate::optim::OptimizerKind;
-use crate::train::{TrainConfig, Trainer};
+use crate::session::Session;
+use crate::train::Trainer;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -52,21 +56,27 @@ pub struct BenchOptions<'a> {
     pub data: Option<&'a Path>,
     pub adapter: Option<&'a str>,
     /// The matmul variant, if not the adapter's default.
-    pub variant: Option<crate::gpu::MatmulVariant>,
+    pub variant: Option<MatmulVariant>,
     /// Runs per pack, one case each.
     pub pack_sizes: &'a [usize],
     pub profile: bool,
+    /// No line per case on stderr.
+    pub quiet: bool,
 }
 
-pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
+pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
     if o.pack_sizes.contains(&0) {
-        return Err("--pack-size: give one or more positive pack sizes, e.g. 1,4,16".into());
+        return Err(ConfigError::new(
+            "--pack-size",
+            "--pack-size: give one or more positive pack sizes, e.g. 1,4,16",
+        )
+        .into());
     }
-    let session = crate::run::Session::open(o.data, o.adapter, o.variant)?;
+    let session = Session::open(o.data, o.adapter, o.variant)?;
     let ctx = &session.ctx;
     let profiled = if o.profile {
-        let mut k = Kernels::new(ctx).map_err(|e| e.to_string())?;
-        k.profiler = Some(crate::gpu::profile::Profiler::new(ctx).map_err(|e| e.to_string())?);
+        let mut k = Kernels::new(ctx)?;
+        k.profiler = Some(crate::gpu::profile::Profiler::new(ctx)?);
         Some(k)
     } else {
         None
@@ -85,11 +95,15 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
                 eval_subset: Some(1),
                 ..TrainConfig::default()
             };
-            crate::run::validate(&c)?;
+            c.validate()?;
             for &pack in o.pack_sizes {
                 // timestamps are for one run's kernels
                 let profiled = profiled.as_ref().filter(|_| pack == 1);
                 let case = bench_case(&session, profiled, &c, pack, o.epochs)?;
+                if o.quiet {
+                    cases.push(case);
+                    continue;
+                }
                 eprintln!(
                     "batch {batch_size:>4} {:<22} pack {pack:>2} {:.3} s/epoch ({:.3} per member)  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
                     if batch_norm { "batch norm, dropout 0.2" } else { "plain" },
@@ -109,23 +123,22 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, String> {
 /// One case: `pack` runs of `c` (seeds 0, 1, ...) trained as one pack, one warm-up epoch
 /// and `epochs` timed ones.
 fn bench_case(
-    session: &crate::run::Session,
+    session: &Session,
     profiled: Option<&Kernels>,
     c: &TrainConfig,
     pack: usize,
     epochs: usize,
-) -> Result<BenchCase, String> {
+) -> Result<BenchCase, Error> {
     let (ctx, kernels) = (&session.ctx, &session.kernels);
-    let split = session.split(c)?;
     let members = (0..pack as u64)
         .map(|seed| TrainConfig { seed, ..c.clone() })
         .collect();
-    let mut t = session.pack_trainer(members)?;
+    let mut t = session.trainer(members)?;
     let mut times = Vec::new();
     let mut counts = Default::default();
     for epoch in 0..=epochs {
         let t0 = Instant::now();
-        let (_, n) = t.train_epoch(epoch, None).map_err(|e| e.to_string())?;
+        let (_, n) = t.train_epoch(epoch, None).map_err(train_error)?;
         if epoch > 0 {
             times.push(t0.elapsed().as_secs_f64());
             counts = n;
@@ -133,11 +146,11 @@ fn bench_case(
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    let samples = (t.train_idx.len() * pack) as f64;
-    let flops = 6.0 * t.net.spec.macs_per_sample() as f64 * samples;
+    let samples = (t.train_len() * pack) as f64;
+    let flops = 6.0 * t.network().spec.macs_per_sample() as f64 * samples;
     let (profile, profile_coverage) = match profiled {
         Some(pk) => {
-            let rows = profile_epoch(session, pk, c, &split)?;
+            let rows = profile_epoch(session, pk, c)?;
             let total: f64 = rows.iter().map(|r| r.seconds).sum();
             let coverage = total / median;
             if (coverage - 1.0).abs() > 0.1 {
@@ -165,32 +178,35 @@ fn bench_case(
         submits_per_epoch: counts.submits,
         host_waits_per_epoch: counts.host_waits,
         encode_seconds_per_epoch: counts.encode_seconds,
-        peak_gpu_bytes: t.net.buffers.bytes()
-            + t.data.train.buffers.bytes()
-            + t.data.test.buffers.bytes()
-            + t.train_data.indices.size()
-            + t.test_data.indices.size(),
+        peak_gpu_bytes: t.gpu_bytes(),
         matmul_variant: kernels.variant.name().into(),
         profile,
         profile_coverage,
     })
 }
 
+/// A training error as the benchmark reports it: there is no run to keep.
+fn train_error(e: crate::train::TrainError) -> Error {
+    match e {
+        crate::train::TrainError::Gpu(e) => e.into(),
+        crate::train::TrainError::Folder(e) => e.into(),
+        crate::train::TrainError::Interrupted => unreachable!("the benchmark sets no stop"),
+    }
+}
+
 /// One epoch with timestamps around every dispatch: GPU seconds per kernel.
-fn profile_epoch(
-    s: &crate::run::Session,
-    k: &Kernels,
-    c: &TrainConfig,
-    split: &crate::data::Split,
-) -> Result<Vec<KernelTime>, String> {
+fn profile_epoch(s: &Session, k: &Kernels, c: &TrainConfig) -> Result<Vec<KernelTime>, Error> {
     let p = k.profiler.as_ref().expect("a profiling kernel set");
-    let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), split).map_err(|e| e.to_string())?;
+    let split = s.split(&c.pack_shape())?;
+    let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), &split)?;
     // A chunk's timestamps must fit one query set: two per dispatch, one dispatch per stage.
-    let per_step = t.net.plan.train.len();
-    t.chunk_steps = (crate::gpu::profile::CAPACITY as usize / (2 * per_step))
-        .clamp(1, crate::train::CHUNK_STEPS);
+    let per_step = t.network().plan.train.len();
+    t.set_chunk_steps(
+        (crate::gpu::profile::CAPACITY as usize / (2 * per_step))
+            .clamp(1, crate::train::CHUNK_STEPS),
+    );
     p.take(); // the totals start with this epoch
-    t.train_epoch(0, None).map_err(|e| e.to_string())?;
+    t.train_epoch(0, None).map_err(train_error)?;
     let rows = p.take();
     let total: f64 = rows.iter().map(|r| r.1).sum();
     Ok(rows
@@ -205,26 +221,56 @@ fn profile_epoch(
         .collect())
 }
 
+/// The GFLOP/s of a layer's three products with one variant.
+#[derive(Clone, Debug)]
+pub struct MatmulRow {
+    pub shape: LinearShape,
+    pub variant: &'static str,
+    /// forward, backward data, backward weight
+    pub gflops: [f64; 3],
+}
+
+/// `bench --matmul`: each product of a 784-input, 200-output layer at each batch size, for
+/// every variant the adapter runs.
+pub fn matmul_table(adapter: Option<&str>, batch_sizes: &[usize]) -> Result<Vec<MatmulRow>, Error> {
+    let ctx = Context::new(adapter)?;
+    let mut rows = Vec::new();
+    for &batch in batch_sizes {
+        let shape = LinearShape {
+            rows: batch,
+            inputs: 784,
+            outputs: 200,
+        };
+        for v in ctx.variants() {
+            let gflops = matmul_products(&ctx, v, shape)?;
+            rows.push(MatmulRow {
+                shape,
+                variant: v.name(),
+                gflops,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// GFLOP/s of each matmul product (forward, backward data, backward weight) of a layer of
 /// `shape`, for `variant`: the best of 3 passes of back-to-back dispatches, each timed from
 /// its submit to the end of its GPU work; 20 dispatches a pass, ten times more until a pass
 /// takes 50 ms, so that submit and wait costs stay small beside the work on fast GPUs.
 pub fn matmul_products(
     ctx: &Context,
-    variant: crate::gpu::MatmulVariant,
-    s: crate::ops::LinearShape,
-) -> Result<[f64; 3], String> {
+    variant: MatmulVariant,
+    s: LinearShape,
+) -> Result<[f64; 3], Error> {
     use crate::gpu::immediates::Pack;
     use crate::gpu::{DataBuffers, ModelBuffers};
     use crate::ops::Activation;
-    let k = Kernels::with_variant(ctx, variant).map_err(|e| e.to_string())?;
+    let k = Kernels::with_variant(ctx, variant)?;
     let (x, y) = (0, s.rows * s.inputs);
     let acts = y + s.rows * s.outputs;
     let params = vec![0.01f32; s.inputs * s.outputs + s.outputs];
-    let m = ModelBuffers::new(ctx, &k.model_layout, &params, acts, &[0.0], 1)
-        .map_err(|e| e.to_string())?;
-    let d =
-        DataBuffers::new(ctx, &k.data_layout, &[0; 784], &[0], &[0]).map_err(|e| e.to_string())?;
+    let m = ModelBuffers::new(ctx, &k.model_layout, &params, acts, &[0.0], 1)?;
+    let d = DataBuffers::new(ctx, &k.data_layout, &[0; 784], &[0], &[0])?;
     let flops = 2.0 * (s.rows * s.inputs * s.outputs) as f64;
     let mut out = [0.0; 3];
     for (p, o) in out.iter_mut().enumerate() {
@@ -264,7 +310,7 @@ pub fn matmul_products(
 }
 
 /// The shortest of 3 runs of the pass `encode` records, from submit to the end of its work.
-fn best_of_3(ctx: &Context, encode: impl Fn(&mut wgpu::ComputePass<'_>)) -> Result<f64, String> {
+fn best_of_3(ctx: &Context, encode: impl Fn(&mut wgpu::ComputePass<'_>)) -> Result<f64, Error> {
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -273,7 +319,7 @@ fn best_of_3(ctx: &Context, encode: impl Fn(&mut wgpu::ComputePass<'_>)) -> Resu
         ctx.queue.submit([encoder.finish()]);
         ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::gpu::GpuError::Device(e.to_string()))?;
         best = best.min(t0.elapsed().as_secs_f64());
     }
     Ok(best)

@@ -1,5 +1,6 @@
 //! Fashion-MNIST: IDX files (gzipped or not), validated, and the train/validation split.
 
+use crate::config::ConfigError;
 use crate::rng::Rng;
 use flate2::read::GzDecoder;
 use std::io::Read;
@@ -22,6 +23,20 @@ fn bad(path: &Path, problem: impl Into<String>) -> DataError {
         problem: problem.into(),
     }
 }
+
+/// Fashion-MNIST's classes, in label order.
+pub const CLASS_NAMES: [&str; 10] = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+];
 
 /// Images as u8 rows of 784 and their labels 0-9.
 #[derive(Clone, Debug, Default)]
@@ -222,13 +237,14 @@ impl Fashion {
 
 /// Which images a run trains, validates and tests on: indices into the training images
 /// (train and validation) and into the test images.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
     pub train_idx: Vec<u32>,
     pub val_idx: Vec<u32>,
     pub test_idx: Vec<u32>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SplitSpec {
     pub split_seed: u64,
     pub val_size: usize,
@@ -239,11 +255,14 @@ pub struct SplitSpec {
 impl Split {
     /// A shuffle of the `n` training images by `split_seed`: the last `val_size` are held
     /// out; `tests` test images.
-    pub fn new(n: usize, tests: usize, s: SplitSpec) -> Result<Split, String> {
+    pub fn new(n: usize, tests: usize, s: SplitSpec) -> Result<Split, ConfigError> {
         if s.val_size >= n {
-            return Err(format!(
-                "--val-size {} leaves no training data (the training set has {n} images)",
-                s.val_size
+            return Err(ConfigError::new(
+                "--val-size",
+                format!(
+                    "--val-size {} leaves no training data (the training set has {n} images)",
+                    s.val_size
+                ),
             ));
         }
         let mut order: Vec<u32> = (0..n as u32).collect();
@@ -253,9 +272,12 @@ impl Split {
         let mut test_idx: Vec<u32> = (0..tests as u32).collect();
         if let Some(k) = s.subset {
             if k > train_idx.len() {
-                return Err(format!(
-                    "--subset {k} is larger than the training part ({} images)",
-                    train_idx.len()
+                return Err(ConfigError::new(
+                    "--subset",
+                    format!(
+                        "--subset {k} is larger than the training part ({} images)",
+                        train_idx.len()
+                    ),
                 ));
             }
             train_idx.truncate(k);

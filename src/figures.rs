@@ -1,17 +1,34 @@
 //! The report's figures as SVG (plotters' SVG backend): per-epoch curves with a band of
 //! one standard deviation over seeds, and a bar chart of epoch times.
 
+use crate::report::ReportError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
 /// One line of a curve figure: the mean over seeds per epoch (epoch 1 first) and, with
-/// several seeds, mean - std and mean + std.
+/// several seeds, mean - std and mean + std; its colour, or the palette's next.
 #[derive(Clone, Debug)]
 pub struct Series {
     pub label: String,
     pub mean: Vec<f64>,
     pub band: Option<(Vec<f64>, Vec<f64>)>,
+    pub color: Option<(u8, u8, u8)>,
+}
+
+impl Series {
+    fn color(&self, i: usize) -> RGBAColor {
+        match self.color {
+            Some((r, g, b)) => RGBColor(r, g, b).to_rgba(),
+            None => Palette99::pick(i).to_rgba(),
+        }
+    }
+}
+
+/// The RGB colour of hue, saturation and lightness, each in [0, 1].
+pub fn hsl(h: f64, s: f64, l: f64) -> (u8, u8, u8) {
+    let c = HSLColor(h, s, l).to_rgba();
+    (c.0, c.1, c.2)
 }
 
 /// One chart of a figure: y-axis label and its series.
@@ -20,14 +37,14 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
-type Result<T> = std::result::Result<T, String>;
+type Result<T> = std::result::Result<T, ReportError>;
 
-fn draw_err<E: std::fmt::Debug>(e: E) -> String {
-    format!("drawing a figure: {e:?}")
+fn draw_err<E: std::fmt::Debug>(e: E) -> ReportError {
+    ReportError::Figure(format!("{e:?}"))
 }
 
 fn save(path: &Path, svg: &str) -> Result<()> {
-    crate::output::write_atomic(path, svg.as_bytes()).map_err(|e| e.to_string())
+    Ok(crate::rundir::write_atomic(path, svg.as_bytes())?)
 }
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -68,7 +85,7 @@ fn panel(area: &DrawingArea<SVGBackend, Shift>, p: &Panel) -> Result<()> {
         .draw()
         .map_err(draw_err)?;
     for (i, s) in p.series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = s.color(i);
         let points = |v: &[f64]| -> Vec<(i32, f64)> {
             v.iter()
                 .enumerate()
@@ -103,7 +120,7 @@ const LEGEND_WIDTH: u32 = 300;
 /// The series' colours and labels in a column of their own, clear of the curves.
 fn legend(area: &DrawingArea<SVGBackend, Shift>, series: &[Series]) -> Result<()> {
     for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = s.color(i);
         let y = 50 + 20 * i as i32;
         area.draw(&Rectangle::new([(8, y - 5), (26, y + 5)], color.filled()))
             .map_err(draw_err)?;
@@ -136,25 +153,30 @@ pub fn curves(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     save(path, &svg)
 }
 
-/// Horizontal bars: (label, value, standard deviation) per bar.
+/// Height of the key under a bar chart, clear of its bars.
+const KEY_HEIGHT: u32 = 36;
+
+/// Horizontal bars: (label, value, standard deviation) per bar; the key below the chart, so
+/// that it covers no bar.
 pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)]) -> Result<()> {
     let mut svg = String::new();
     {
-        let height = 120 + 26 * items.len() as u32;
+        let height = 120 + 26 * items.len() as u32 + KEY_HEIGHT;
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
+        let (plot, key) = root.split_vertically(height - KEY_HEIGHT);
         let max = items
             .iter()
             .map(|i| i.1 + i.2)
             .fold(0.0, f64::max)
             .max(1e-9);
         let n = items.len().max(1);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(330)
-            .build_cartesian_2d(0f64..max * 1.8, -0.5f64..n as f64 - 0.5)
+            .build_cartesian_2d(0f64..max * 1.1, -0.5f64..n as f64 - 0.5)
             .map_err(draw_err)?;
         let label = |y: &f64| {
             let i = y.round();
@@ -177,9 +199,7 @@ pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)
                 let y = i as f64;
                 Rectangle::new([(0.0, y - 0.35), (it.1, y + 0.35)], color.filled())
             }))
-            .map_err(draw_err)?
-            .label("mean over epochs (and seeds)")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled()));
+            .map_err(draw_err)?;
         // One standard deviation over seeds, where there are several.
         chart
             .draw_series(
@@ -195,16 +215,31 @@ pub fn bars(path: &Path, title: &str, x_label: &str, items: &[(String, f64, f64)
                         )
                     }),
             )
-            .map_err(draw_err)?
-            .label("± one standard deviation over seeds")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
             .map_err(draw_err)?;
+        let font = ("sans-serif", 13);
+        let y = (KEY_HEIGHT / 2) as i32;
+        key.draw(&Rectangle::new(
+            [(342, y - 5), (360, y + 5)],
+            color.filled(),
+        ))
+        .map_err(draw_err)?;
+        key.draw(&Text::new(
+            "mean over epochs (and seeds)",
+            (366, y - 6),
+            font,
+        ))
+        .map_err(draw_err)?;
+        key.draw(&PathElement::new(
+            vec![(572, y), (590, y)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(draw_err)?;
+        key.draw(&Text::new(
+            "± one standard deviation over seeds",
+            (596, y - 6),
+            font,
+        ))
+        .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
     save(path, &svg)

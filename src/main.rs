@@ -1,16 +1,18 @@
-//! The command line: parse, call the library, print results on stdout and one clear line
-//! per error on stderr.
+//! The command line: parse, dispatch to the library, write what it returns on stdout, and
+//! turn an error into one line on stderr.
 
 use clap::{Args, Parser, Subcommand};
-use mlp_gpu::lock::RunDir;
+use mlp_gpu::config::{ConfigError, TrainConfig};
+use mlp_gpu::error::Error;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
-use mlp_gpu::run::{self, RunOptions, SavedConfig, Session, Status, CLASS_NAMES};
+use mlp_gpu::output;
+use mlp_gpu::run::{self, RunOptions};
+use mlp_gpu::rundir::{self, RunDir, SavedConfig, Status};
+use mlp_gpu::session::Session;
 use mlp_gpu::sweep::{self, Grid, Shard};
-use mlp_gpu::train::TrainConfig;
-use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -50,60 +52,34 @@ enum Command {
         json: bool,
     },
     /// Score a saved model on the test set.
-    Eval {
-        /// A run directory written by `train` (config.json + model.safetensors).
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        data: Option<PathBuf>,
-        #[arg(long)]
-        adapter: Option<String>,
-        #[arg(allow_negative_numbers = true, long)]
-        eval_subset: Option<usize>,
-        /// Print only JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Eval(EvalArgs),
     /// Time training epochs of the default network (Adam, lr 0.005).
-    Bench {
-        #[arg(
-            allow_negative_numbers = true,
-            long,
-            value_delimiter = ',',
-            default_value = "64,512"
-        )]
-        batch_size: Vec<usize>,
-        /// Timed epochs per case, after one warm-up epoch.
-        #[arg(allow_negative_numbers = true, long, default_value_t = 3)]
-        epochs: usize,
-        #[arg(allow_negative_numbers = true, long)]
-        subset: Option<usize>,
-        #[arg(long)]
-        data: Option<PathBuf>,
-        #[arg(long)]
-        adapter: Option<String>,
-        /// Print only JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Also GPU time per kernel over one epoch, from timestamp queries (packs of one).
-        #[arg(long)]
-        profile: bool,
-        /// Runs trained together as one pack, per case (seeds 0, 1, ...), e.g. 1,4,16.
-        #[arg(
-            allow_negative_numbers = true,
-            long,
-            value_delimiter = ',',
-            default_value = "1"
-        )]
-        pack_size: Vec<usize>,
-        /// The matmul variant (default: the adapter's; `--matmul` compares them).
-        #[arg(long, value_enum)]
-        matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
-        /// Instead: GFLOP/s of each matmul product of a 784-input, 200-output layer at each
-        /// batch size, for every variant.
-        #[arg(long, conflicts_with_all = ["matmul_variant", "json", "profile", "data", "epochs", "subset"])]
-        matmul: bool,
-    },
+    Bench(BenchArgs),
+}
+
+/// Where the data and the device come from, and how much is said: every command that
+/// trains or scores.
+#[derive(Args)]
+struct Common {
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Adapter index or part of its name (see `mlp-gpu devices`).
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Only errors and results.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// How much of the data a run trains and evaluates on.
+#[derive(Args)]
+struct Subsets {
+    /// Train on the first N images of the training part.
+    #[arg(allow_negative_numbers = true, long)]
+    subset: Option<usize>,
+    /// Evaluate on the first N validation and test images.
+    #[arg(allow_negative_numbers = true, long)]
+    eval_subset: Option<usize>,
 }
 
 /// The settings of a run. In `sweep` the list-valued ones take comma-separated lists.
@@ -148,27 +124,17 @@ struct Settings {
     /// Training images held out for validation [10000].
     #[arg(allow_negative_numbers = true, long)]
     val_size: Option<usize>,
-    /// Train on the first N images of the training part.
-    #[arg(allow_negative_numbers = true, long)]
-    subset: Option<usize>,
-    /// Evaluate on the first N validation and test images.
-    #[arg(allow_negative_numbers = true, long)]
-    eval_subset: Option<usize>,
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Adapter index or part of its name (see `mlp-gpu devices`).
-    #[arg(long)]
-    adapter: Option<String>,
-    /// Only errors and results.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    subsets: Subsets,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
 struct TrainArgs {
     #[command(flatten)]
     settings: Settings,
-    /// Output directory [runs/<timestamp>].
+    /// Output directory [runs/<UTC date-time>].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rerun the settings of a saved config.json; flags given beside it override.
@@ -221,21 +187,69 @@ struct ReproduceArgs {
     /// [512]
     #[arg(allow_negative_numbers = true, long)]
     batch_size: Option<usize>,
-    #[arg(allow_negative_numbers = true, long)]
-    subset: Option<usize>,
-    #[arg(allow_negative_numbers = true, long)]
-    eval_subset: Option<usize>,
-    #[arg(long)]
-    data: Option<PathBuf>,
-    #[arg(long)]
-    adapter: Option<String>,
+    #[command(flatten)]
+    subsets: Subsets,
+    #[command(flatten)]
+    common: Common,
     #[arg(long, default_value = "study")]
     out: PathBuf,
     /// Most runs trained together as one pack (see `sweep --pack-size`).
     #[arg(allow_negative_numbers = true, long, default_value_t = sweep::PACK_SIZE)]
     pack_size: usize,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A run directory written by `train` (config.json + model.safetensors).
     #[arg(long)]
-    quiet: bool,
+    model: PathBuf,
+    /// Evaluate on the first N test images.
+    #[arg(allow_negative_numbers = true, long)]
+    eval_subset: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+    /// Print only JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_delimiter = ',',
+        default_value = "64,512"
+    )]
+    batch_size: Vec<usize>,
+    /// Timed epochs per case, after one warm-up epoch.
+    #[arg(allow_negative_numbers = true, long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(allow_negative_numbers = true, long)]
+    subset: Option<usize>,
+    #[command(flatten)]
+    common: Common,
+    /// Print only JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Also GPU time per kernel over one epoch, from timestamp queries (packs of one).
+    #[arg(long)]
+    profile: bool,
+    /// Runs trained together as one pack, per case (seeds 0, 1, ...), e.g. 1,4,16.
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_delimiter = ',',
+        default_value = "1"
+    )]
+    pack_size: Vec<usize>,
+    /// The matmul variant (default: the adapter's; `--matmul` compares them).
+    #[arg(long, value_enum)]
+    matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
+    /// Instead: GFLOP/s of each matmul product of a 784-input, 200-output layer at each
+    /// batch size, for every variant.
+    #[arg(long, conflicts_with_all = ["matmul_variant", "json", "profile", "data", "epochs", "subset"])]
+    matmul: bool,
 }
 
 impl Settings {
@@ -245,8 +259,8 @@ impl Settings {
             ($($f:ident),*) => { $(if let Some(v) = self.$f.clone() { c.$f = v; })* };
         }
         set!(hidden, momentum, weight_decay, epochs, split_seed, val_size);
-        c.subset = self.subset.or(c.subset);
-        c.eval_subset = self.eval_subset.or(c.eval_subset);
+        c.subset = self.subsets.subset.or(c.subset);
+        c.eval_subset = self.subsets.eval_subset.or(c.eval_subset);
         let grid = Grid {
             optimizer: self.optimizer.clone(),
             lr: self.lr.clone(),
@@ -258,38 +272,40 @@ impl Settings {
         };
         (c, grid)
     }
+}
 
-    fn session(&self) -> Result<Session, String> {
+impl Common {
+    fn session(&self) -> Result<Session, Error> {
         Session::open(self.data.as_deref(), self.adapter.as_deref(), None)
     }
 }
 
+/// A saved config.json read for `flag`, the error saying what `flag` takes.
+fn saved_config(flag: &'static str, dir: &Path, takes: &str) -> Result<SavedConfig, Error> {
+    rundir::read_config(dir)
+        .map_err(|e| ConfigError::new(flag, format!("{flag}: {e}; {takes}")).into())
+}
+
 impl TrainArgs {
-    fn config(&self) -> Result<TrainConfig, String> {
+    /// The run's settings: the defaults or a saved config.json, the flags over them,
+    /// validated.
+    fn config(&self) -> Result<TrainConfig, Error> {
         let base = match &self.config {
             Some(path) => {
-                run::read_json::<SavedConfig>(path)
-                    .map_err(|e| format!("--config {e}"))?
-                    .train
+                let saved: SavedConfig = rundir::read_json(path)
+                    .map_err(|e| ConfigError::new("--config", format!("--config {e}")))?;
+                saved.train
             }
             None => TrainConfig::default(),
         };
         let (base, grid) = self.settings.apply(base);
-        let lists = [
-            ("--optimizer", grid.optimizer.len()),
-            ("--lr", grid.lr.len()),
-            ("--dropout", grid.dropout.len()),
-            ("--init", grid.init.len()),
-            ("--batch-size", grid.batch_size.len()),
-            ("--seed", grid.seed.len()),
-            ("--batch-norm", grid.batch_norm.len()),
-        ];
-        if let Some((flag, n)) = lists.iter().find(|(_, n)| *n > 1) {
-            return Err(format!(
-                "{flag}: train takes one value, not {n}; use `mlp-gpu sweep` to train lists of settings"
-            ));
+        if let Some((flag, n)) = grid.lists().into_iter().find(|(_, n)| *n > 1) {
+            let message = format!("{flag}: train takes one value, not {n}; use `mlp-gpu sweep` to train lists of settings");
+            return Err(ConfigError::new(flag, message).into());
         }
-        Ok(grid.configs(&base).remove(0))
+        let c = grid.configs(&base).remove(0);
+        c.validate()?;
+        Ok(c)
     }
 }
 
@@ -328,137 +344,80 @@ fn catch_ctrl_c() {
 }
 
 /// Writes results to stdout; a closed pipe or a full disk is an error, not a panic.
-fn emit(text: &str) -> Result<(), String> {
+fn emit(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| format!("cannot write the results to stdout: {e}"))
+        .map_err(Error::Stdout)
 }
 
-fn json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).expect("plain data") + "\n"
-}
-
-/// What a command ended with: success, or runs stopped by Ctrl-C (exit status 130).
+/// What a command ended with: success, or runs stopped by a signal (exit 128 + it).
 enum Done {
     Ok,
     Interrupted,
 }
 
-fn train(args: TrainArgs) -> Result<Done, String> {
-    let mut data = args.settings.data.clone();
+/// The folder a new run gets without --out: runs/<UTC date and time>.
+fn default_out() -> PathBuf {
+    let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    PathBuf::from("runs").join(now.to_string())
+}
+
+fn train(args: TrainArgs) -> Result<Done, Error> {
+    let mut data = args.settings.common.data.clone();
     let (c, dir, resume) = match &args.resume {
         Some(dir) => {
-            let saved: SavedConfig = run::read_json(&dir.join("config.json")).map_err(|e| {
-                format!("--resume: {e}; give the directory of a run started by `mlp-gpu train`")
-            })?;
+            let takes = "give the directory of a run started by `mlp-gpu train`";
+            let saved = saved_config("--resume", dir, takes)?;
+            saved.train.validate()?;
             data = data.or(saved.data);
             (saved.train, dir.clone(), true)
         }
         None => {
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(timestamp()));
-            run::refuse_existing(&out)?;
+            let out = args.out.clone().unwrap_or_else(default_out);
+            rundir::refuse_existing(&out)?;
             (args.config()?, out, false)
         }
     };
-    run::validate(&c)?;
-    let session = Session::open(data.as_deref(), args.settings.adapter.as_deref(), None)?;
-    session.check(&c)?;
-    run::prepare_dir(&dir)?;
-    let held = RunDir::claim(&dir).map_err(|e| e.to_string())?;
+    let common = &args.settings.common;
+    let session = Session::open(data.as_deref(), common.adapter.as_deref(), None)?;
+    let trainer = session.trainer(vec![c])?;
+    rundir::prepare(&dir)?;
+    let held = RunDir::claim(&dir)?;
     if resume {
-        if let Ok(s) = run::read_json::<run::Summary>(&dir.join(run::SUMMARY)) {
-            if s.status.finished() {
-                eprintln!(
-                    "{}: the run already finished ({:?})",
-                    dir.display(),
-                    s.status
-                );
-                return print_summary(&s, &dir, args.json).map(|()| Done::Ok);
-            }
+        if let Some(s) = rundir::read_summary(&dir).filter(|s| s.status.finished()) {
+            eprintln!(
+                "{}: the run already finished ({})",
+                dir.display(),
+                s.status.name()
+            );
+            return emit(&output::summary(&s, &dir, args.json)).map(|()| Done::Ok);
         }
     }
     catch_ctrl_c();
     let o = RunOptions {
-        quiet: args.settings.quiet,
+        quiet: common.quiet,
+        headline: true,
         resume,
         stop: Some(&STOP),
     };
-    let s = run::run(&session, &c, held, &o)?;
-    print_summary(&s, &dir, args.json)?;
-    Ok(match s.status {
-        Status::Interrupted => {
-            eprintln!(
-                "interrupted: {} keeps the checkpoint of epoch {}; continue with `mlp-gpu train --resume {}`",
-                dir.display(),
-                s.epochs_run,
-                dir.display()
-            );
-            Done::Interrupted
-        }
-        _ => Done::Ok,
-    })
+    let s = run::run_pack(&session, trainer, &[held], &o)?.remove(0);
+    emit(&output::summary(&s, &dir, args.json))?;
+    if s.status != Status::Interrupted {
+        return Ok(Done::Ok);
+    }
+    eprintln!(
+        "interrupted: {} keeps the checkpoint of epoch {}; continue with `mlp-gpu train --resume {}`",
+        dir.display(),
+        s.epochs_run,
+        dir.display()
+    );
+    Ok(Done::Interrupted)
 }
 
-fn print_summary(s: &run::Summary, dir: &std::path::Path, as_json: bool) -> Result<(), String> {
-    if as_json {
-        return emit(&json(s));
-    }
-    let mut text = format!("status {:?}", s.status).to_lowercase();
-    if let (Some(loss), Some(acc)) = (s.test_loss, s.test_accuracy) {
-        let _ = writeln!(
-            text,
-            "  test loss {loss:.4}  test accuracy {}",
-            percent(acc)
-        );
-        for (name, acc) in CLASS_NAMES.iter().zip(&s.per_class_test_accuracy) {
-            let _ = writeln!(text, "  {name:<12} {}", percent(*acc));
-        }
-    } else {
-        text.push('\n');
-    }
-    let _ = writeln!(text, "files in {}", dir.display());
-    emit(&text)
-}
-
-/// One line per run on stdout (or a JSON array).
-fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
-    if as_json {
-        let rows: Vec<_> = outcome
-            .runs
-            .iter()
-            .map(|(dir, s)| serde_json::json!({"dir": dir, "summary": s}))
-            .chain(
-                outcome
-                    .busy
-                    .iter()
-                    .map(|dir| serde_json::json!({"dir": dir, "busy": true})),
-            )
-            .collect();
-        emit(&json(&rows))?;
-    } else {
-        let mut text = String::from(
-            "| run | status | epochs | test accuracy | mean epoch s |\n|---|---|---|---|---|\n",
-        );
-        for (dir, s) in &outcome.runs {
-            let _ = writeln!(
-                text,
-                "| {} | {:?} | {} | {} | {:.3} |",
-                dir.display(),
-                s.status,
-                s.epochs_run,
-                s.test_accuracy.map_or("–".into(), percent),
-                s.mean_epoch_seconds
-            );
-        }
-        for dir in &outcome.busy {
-            let _ = writeln!(text, "| {} | busy | – | – | – |", dir.display());
-        }
-        emit(&text)?;
-    }
+/// The runs' table (or JSON) on stdout, and what was left undone on stderr.
+fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, Error> {
+    emit(&output::runs(outcome, as_json))?;
     if !outcome.busy.is_empty() {
         eprintln!(
             "{} runs skipped: another process holds them and trains them there; rerun the same command after it ends to see every result",
@@ -473,31 +432,32 @@ fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, String> {
     })
 }
 
-fn sweep(args: SweepArgs) -> Result<Done, String> {
+fn sweep(args: SweepArgs) -> Result<Done, Error> {
     let (base, grid) = args.settings.apply(TrainConfig::default());
     let mut configs = grid.configs(&base);
     if let Some(shard) = args.shard {
         configs = shard.take(configs);
     }
     for c in &configs {
-        run::validate(c)?;
+        c.validate()?;
     }
-    let o = sweep::SweepOptions::new(args.settings.quiet, Some(&STOP), args.pack_size)?;
-    let session = args.settings.session()?;
+    let common = &args.settings.common;
+    let o = sweep::SweepOptions::new(common.quiet, Some(&STOP), args.pack_size)?;
+    let session = common.session()?;
     catch_ctrl_c();
     let outcome = sweep::sweep(&session, &configs, &args.out, &o)?;
     print_runs(&outcome, args.json)
 }
 
-fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
+fn reproduce(a: ReproduceArgs) -> Result<Done, Error> {
     let mut base = TrainConfig::default();
     base.epochs = a.epochs.unwrap_or(base.epochs);
     base.batch_size = a.batch_size.unwrap_or(base.batch_size);
-    base.subset = a.subset;
-    base.eval_subset = a.eval_subset;
-    run::validate(&base)?;
-    let o = sweep::SweepOptions::new(a.quiet, Some(&STOP), a.pack_size)?;
-    let session = Session::open(a.data.as_deref(), a.adapter.as_deref(), None)?;
+    base.subset = a.subsets.subset;
+    base.eval_subset = a.subsets.eval_subset;
+    base.validate()?;
+    let o = sweep::SweepOptions::new(a.common.quiet, Some(&STOP), a.pack_size)?;
+    let session = a.common.session()?;
     catch_ctrl_c();
     let outcome = mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, &o)?;
     let done = print_runs(&outcome, false)?;
@@ -507,212 +467,65 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, String> {
     Ok(done)
 }
 
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // civil date from days since 1970 (Howard Hinnant's algorithm)
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-fn devices() -> Result<Done, String> {
+fn devices() -> Result<Done, Error> {
     let list = mlp_gpu::gpu::context::adapters();
     if list.is_empty() {
-        return Err(mlp_gpu::gpu::GpuError::NoAdapter.to_string());
+        return Err(mlp_gpu::gpu::GpuError::NoAdapter.into());
     }
-    let mut text = String::new();
-    for (i, a) in list.iter().enumerate() {
-        let info = a.get_info();
-        let mark = if i == 0 { "  (default)" } else { "" };
-        let _ = writeln!(
-            text,
-            "{i}: {:?}  {}  type {:?}  driver {} {}  matmul {}{mark}",
-            info.backend,
-            info.name,
-            info.device_type,
-            info.driver,
-            info.driver_info,
-            mlp_gpu::gpu::MatmulVariant::for_adapter(&info, a.features()).name()
-        );
-    }
-    emit(&text).map(|()| Done::Ok)
+    emit(&output::devices(&list)).map(|()| Done::Ok)
 }
 
 /// `mlp-gpu check`: the adapter and driver, then a row per check; an error naming the
 /// failed checks if any fails.
-fn check(adapter: Option<&str>, as_json: bool) -> Result<Done, String> {
-    let ctx = mlp_gpu::gpu::Context::new(adapter).map_err(|e| e.to_string())?;
-    let rows = mlp_gpu::check::all(&ctx).map_err(|e| ctx.explain(e).to_string())?;
-    let info = &ctx.info;
+fn check(adapter: Option<&str>, as_json: bool) -> Result<Done, Error> {
+    let ctx = mlp_gpu::gpu::Context::new(adapter)?;
+    let rows = mlp_gpu::check::all(&ctx).map_err(|e| ctx.explain(e))?;
+    emit(&output::checks(&ctx, &rows, as_json))?;
     let failed: Vec<&mlp_gpu::check::Row> = rows.iter().filter(|r| !r.pass).collect();
-    let text = if as_json {
-        json(&serde_json::json!({
-            "adapter": info.name,
-            "backend": format!("{:?}", info.backend),
-            "driver": info.driver,
-            "driver_info": info.driver_info,
-            "checks": rows,
-            "passed": failed.is_empty(),
-        }))
-    } else {
-        let mut t = format!(
-            "adapter {}, driver {} {}\n| op | variant | shape | max abs error | max rel error | tolerance | pass |\n|---|---|---|---|---|---|---|\n",
-            ctx.adapter_name(),
-            info.driver,
-            info.driver_info
-        );
-        for r in &rows {
-            let _ = writeln!(
-                t,
-                "| {} | {} | {} | {:.2e} | {:.2e} | {} | {} |",
-                r.op,
-                r.variant,
-                r.shape,
-                r.max_abs_error,
-                r.max_rel_error,
-                r.tolerance,
-                if r.pass { "pass" } else { "FAIL" }
-            );
-        }
-        t
-    };
-    emit(&text)?;
     if failed.is_empty() {
         eprintln!("{} checks passed on {}", rows.len(), ctx.adapter_name());
         return Ok(Done::Ok);
     }
     let mut names: Vec<&str> = failed.iter().map(|r| r.op.as_str()).collect();
     names.dedup();
-    Err(format!(
-        "{} of {} checks failed on {}: {}; attach this output and `mlp-gpu devices` to a bug report",
-        failed.len(),
-        rows.len(),
-        ctx.adapter_name(),
-        names.join(", ")
-    ))
+    Err(Error::ChecksFailed {
+        failed: failed.len(),
+        total: rows.len(),
+        adapter: ctx.adapter_name(),
+        ops: names.join(", "),
+    })
 }
 
-fn percent(x: f64) -> String {
-    format!("{:.2}%", 100.0 * x)
-}
-
-fn eval(
-    model: PathBuf,
-    data: Option<PathBuf>,
-    adapter: Option<String>,
-    eval_subset: Option<usize>,
-    as_json: bool,
-) -> Result<Done, String> {
-    let e = run::eval(&model, data.as_deref(), adapter.as_deref(), eval_subset)?;
-    let text = if as_json {
-        serde_json::json!({"test_accuracy": e.accuracy, "test_loss": e.loss, "per_class": e.per_class}).to_string() + "\n"
-    } else {
-        let mut t = format!(
-            "test loss {:.4}  test accuracy {}\n",
-            e.loss,
-            percent(e.accuracy)
-        );
-        for (name, acc) in CLASS_NAMES.iter().zip(&e.per_class) {
-            let _ = writeln!(t, "  {name:<12} {}", percent(*acc));
-        }
-        t
+fn eval(a: EvalArgs) -> Result<Done, Error> {
+    let takes = "--model takes a run directory made by `mlp-gpu train`";
+    let saved = saved_config("--model", &a.model, takes)?;
+    let c = TrainConfig {
+        eval_subset: a.eval_subset.or(saved.train.eval_subset),
+        ..saved.train.clone()
     };
-    emit(&text).map(|()| Done::Ok)
+    c.validate()?;
+    let data = a.common.data.clone().or(saved.data);
+    let e = mlp_gpu::evaluate::eval(&a.model, &c, data.as_deref(), a.common.adapter.as_deref())?;
+    emit(&output::evaluation(&e, a.json)).map(|()| Done::Ok)
 }
 
-fn matmul(adapter: Option<String>, batch_sizes: &[usize]) -> Result<Done, String> {
-    let ctx = mlp_gpu::gpu::Context::new(adapter.as_deref()).map_err(|e| e.to_string())?;
-    let mut text = String::from(
-        "| shape | variant | forward GFLOP/s | backward data | backward weight |\n|---|---|---|---|---|\n",
-    );
-    for &rows in batch_sizes {
-        let s = mlp_gpu::ops::LinearShape {
-            rows,
-            inputs: 784,
-            outputs: 200,
-        };
-        for v in ctx.variants() {
-            let [f, dx, dw] = mlp_gpu::bench::matmul_products(&ctx, v, s)?;
-            let _ = writeln!(
-                text,
-                "| {rows}x784x200 | {} | {f:.2} | {dx:.2} | {dw:.2} |",
-                v.name()
-            );
-        }
+fn bench(a: BenchArgs) -> Result<Done, Error> {
+    if a.matmul {
+        let rows = mlp_gpu::bench::matmul_table(a.common.adapter.as_deref(), &a.batch_size)?;
+        return emit(&output::matmul(&rows)).map(|()| Done::Ok);
     }
-    emit(&text).map(|()| Done::Ok)
-}
-
-fn bench(o: &mlp_gpu::bench::BenchOptions, as_json: bool) -> Result<Done, String> {
-    let cases = mlp_gpu::bench::bench(o)?;
-    if as_json {
-        return emit(&json(&cases)).map(|()| Done::Ok);
-    }
-    let mut t = String::from("| adapter | batch | bn+dropout | pack | epoch s (median) | per member | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for c in &cases {
-        let _ = writeln!(
-            t,
-            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
-            c.adapter,
-            c.batch_size,
-            c.batch_norm,
-            c.pack_size,
-            c.epoch_seconds_median,
-            c.member_epoch_seconds_median,
-            c.samples_per_second,
-            c.gflops,
-            c.dispatches_per_step,
-            c.submits_per_epoch,
-            c.host_waits_per_epoch,
-            c.encode_seconds_per_epoch,
-            c.peak_gpu_bytes as f64 / 1e6,
-            c.matmul_variant
-        );
-    }
-    for c in cases.iter().filter(|c| c.profile.is_some()) {
-        let rows = c.profile.as_deref().unwrap_or_default();
-        let bn = if c.batch_norm {
-            ", batch norm + dropout 0.2"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            t,
-            "\nProfile, batch {}{bn}: kernels sum to {:.0}% of the epoch's wall time",
-            c.batch_size,
-            100.0 * c.profile_coverage.unwrap_or(0.0)
-        );
-        t.push_str(
-            "| kernel | GPU s/epoch | share | GFLOP/s | dispatches |\n|---|---|---|---|---|\n",
-        );
-        for r in rows {
-            let _ = writeln!(
-                t,
-                "| {} | {:.3} | {:.1}% | {:.2} | {} |",
-                r.kernel,
-                r.seconds,
-                100.0 * r.share,
-                r.gflops,
-                r.dispatches
-            );
-        }
-    }
-    emit(&t).map(|()| Done::Ok)
+    let cases = mlp_gpu::bench::bench(&mlp_gpu::bench::BenchOptions {
+        batch_sizes: &a.batch_size,
+        epochs: a.epochs,
+        subset: a.subset,
+        data: a.common.data.as_deref(),
+        adapter: a.common.adapter.as_deref(),
+        variant: a.matmul_variant,
+        profile: a.profile,
+        pack_sizes: &a.pack_size,
+        quiet: a.common.quiet,
+    })?;
+    emit(&output::bench(&cases, a.json)).map(|()| Done::Ok)
 }
 
 fn main() -> ExitCode {
@@ -723,46 +536,12 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep(args),
         Command::Reproduce(args) => reproduce(args),
         Command::Report { dirs } => mlp_gpu::report::report(&dirs)
+            .map_err(Error::from)
             .and_then(|path| emit(&format!("report: {}\n", path.display())))
             .map(|()| Done::Ok),
         Command::Check { adapter, json } => check(adapter.as_deref(), json),
-        Command::Eval {
-            model,
-            data,
-            adapter,
-            eval_subset,
-            json,
-        } => eval(model, data, adapter, eval_subset, json),
-        Command::Bench {
-            adapter,
-            batch_size,
-            matmul: true,
-            ..
-        } => matmul(adapter, &batch_size),
-        Command::Bench {
-            batch_size,
-            epochs,
-            subset,
-            data,
-            adapter,
-            json,
-            profile,
-            pack_size,
-            matmul_variant,
-            ..
-        } => bench(
-            &mlp_gpu::bench::BenchOptions {
-                batch_sizes: &batch_size,
-                epochs,
-                subset,
-                data: data.as_deref(),
-                adapter: adapter.as_deref(),
-                variant: matmul_variant,
-                profile,
-                pack_sizes: &pack_size,
-            },
-            json,
-        ),
+        Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(Done::Ok) => ExitCode::SUCCESS,

@@ -25,6 +25,15 @@ impl OptimizerKind {
             OptimizerKind::Rmsprop => "rmsprop",
         }
     }
+
+    /// As papers write it: SGD, Adam, RMSProp.
+    pub fn title(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::Adam => "Adam",
+            OptimizerKind::Rmsprop => "RMSProp",
+        }
+    }
 }
 
 pub const ADAM_BETAS: (f32, f32) = (0.9, 0.999);

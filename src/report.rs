@@ -1,32 +1,40 @@
-//! `mlp-gpu report`: tables, figures and results.csv from run directories alone, beside
-//! the numbers of the report the study reproduces (../shared/SEED.md).
+//! `mlp-gpu report`: report.md, figures/*.svg and results.csv from run folders alone. The
+//! sections here know nothing of any data set or paper: the runs table, their validation
+//! curves, the epoch times, the runs that diverged or failed to learn, and results.csv. Where
+//! the runs are the Fashion-MNIST study's, `study::section` adds its comparison with the
+//! paper.
 
+use crate::config::{label, TrainConfig};
 use crate::figures::{self, Panel, Series};
-use crate::model::Init;
-use crate::optim::OptimizerKind;
-use crate::run::{self, SavedConfig, Status, Summary};
-use crate::train::{EpochMetrics, TrainConfig};
+use crate::rundir::EpochMetrics;
+use crate::rundir::{self, FolderError, SavedConfig, Status, Summary};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The study's grid and the report's test accuracies (%) for it.
-pub const OPTIMIZERS: [OptimizerKind; 3] = OptimizerKind::ALL;
-pub const LEARNING_RATES: [f32; 4] = [0.1, 0.05, 0.01, 0.005];
-const REPORT_TABLE: [[f64; 4]; 3] = [
-    [86.39, 83.85, 79.04, 70.75],
-    [19.67, 77.94, 87.35, 87.53],
-    [10.40, 11.92, 81.05, 85.44],
-];
-const REPORT_BASELINE: f64 = 85.16;
-pub const DROPOUTS: [f32; 4] = [0.1, 0.2, 0.3, 0.4];
-const REPORT_BEST_DROPOUT: (f32, f64) = (0.2, 87.51);
-const REPORT_KAIMING: f64 = 86.92;
-const REPORT_BATCH_NORM: f64 = 87.57;
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: not a directory; give the --out directory of a sweep or reproduce", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{}: cannot read: {source}", .dir.display())]
+    Unreadable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no finished runs in {0}; run `mlp-gpu sweep` or `mlp-gpu reproduce` first")]
+    NoFinishedRuns(String),
+    #[error("{}: the study's runs are missing", .0.display())]
+    StudyMissing(PathBuf),
+    #[error("drawing a figure: {0}")]
+    Figure(String),
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+}
+
 /// A run "failed to learn" when its final validation accuracy stays under this.
 const LEARNED: f64 = 0.20;
 
-/// One run directory's files.
+/// One run folder's files.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub dir: PathBuf,
@@ -36,61 +44,55 @@ pub struct Record {
 }
 
 impl Record {
-    fn train(&self) -> &TrainConfig {
+    pub fn train(&self) -> &TrainConfig {
         &self.config.train
+    }
+
+    /// The folder's own name.
+    fn name(&self) -> String {
+        self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 }
 
-fn read_record(dir: &Path) -> Result<Option<Record>, String> {
-    let summary_path = dir.join(run::SUMMARY);
-    if !summary_path.exists() {
+fn read_record(dir: &Path) -> Result<Option<Record>, FolderError> {
+    if !dir.join(rundir::SUMMARY).exists() {
         return Ok(None);
     }
-    let summary: Summary = run::read_json(&summary_path)?;
-    let config: SavedConfig = run::read_json(&dir.join("config.json"))?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&metrics_path).unwrap_or_default();
-    let metrics = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l)
-                .map_err(|e| format!("{}: not written by mlp-gpu: {e}", metrics_path.display()))
-        })
-        .collect::<Result<_, _>>()?;
+    let summary: Summary = rundir::read_json(&dir.join(rundir::SUMMARY))?;
     Ok(Some(Record {
         dir: dir.to_path_buf(),
-        config,
+        config: rundir::read_config(dir)?,
         summary,
-        metrics,
+        metrics: rundir::read_metrics(dir)?,
     }))
 }
 
 /// The runs under each directory (a run directory itself, or a folder of them); the
 /// second element counts runs without a finished summary.
-pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Record>, usize), String> {
+pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Record>, usize), ReportError> {
     let mut records = Vec::new();
     let mut unfinished = 0;
     for dir in dirs {
         if !dir.is_dir() {
-            return Err(format!(
-                "{}: not a directory; give the --out directory of a sweep or reproduce",
-                dir.display()
-            ));
+            return Err(ReportError::NotADirectory(dir.clone()));
         }
+        let unreadable = |source| ReportError::Unreadable {
+            dir: dir.clone(),
+            source,
+        };
         let mut candidates = vec![dir.clone()];
         let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: cannot read: {e}", dir.display()))?
+            .map_err(unreadable)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
             .collect();
         subdirs.sort();
         candidates.extend(subdirs);
-        for d in candidates {
-            if !d.join("config.json").exists() {
-                continue;
-            }
-            match read_record(&d)? {
+        for d in candidates.iter().filter(|d| rundir::holds_run(d)) {
+            match read_record(d)? {
                 Some(r) if r.summary.status.finished() => {
                     // The same run twice (copied folders, overlapping shards) counts once.
                     match records.iter().find(|o: &&Record| o.train() == r.train()) {
@@ -107,13 +109,8 @@ pub fn collect(dirs: &[PathBuf]) -> Result<(Vec<Record>, usize), String> {
         }
     }
     if records.is_empty() {
-        return Err(format!(
-            "no finished runs in {}; run `mlp-gpu sweep` or `mlp-gpu reproduce` first",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(ReportError::NoFinishedRuns(names.join(", ")));
     }
     Ok((records, unfinished))
 }
@@ -159,7 +156,7 @@ impl Group<'_> {
     }
 
     /// Test accuracy in %, "mean ± std" with several seeds.
-    fn test_cell(&self) -> String {
+    pub fn test_cell(&self) -> String {
         let v = self.values(|r| r.summary.test_accuracy.map(|a| 100.0 * a));
         let (m, s) = mean_std(&v);
         if v.len() > 1 {
@@ -173,8 +170,18 @@ impl Group<'_> {
         mean_std(&self.values(|r| Some(r.summary.val_accuracy))).0
     }
 
+    /// The run's share of an epoch: mean and std over seeds.
     fn epoch_seconds(&self) -> (f64, f64) {
         mean_std(&self.values(|r| Some(r.summary.mean_epoch_seconds)))
+    }
+
+    /// The largest pack its runs trained in.
+    fn pack_size(&self) -> usize {
+        self.runs
+            .iter()
+            .map(|r| r.summary.pack_size)
+            .max()
+            .unwrap_or(1)
     }
 
     /// Per-epoch mean (and band with several seeds) of one metric.
@@ -196,331 +203,180 @@ impl Group<'_> {
             label,
             mean,
             band: (self.runs.len() > 1).then_some((lo, hi)),
+            color: None,
         }
     }
 
-    fn val_series(&self, label: String) -> Series {
+    pub fn val_series(&self, label: String) -> Series {
         self.series(label, |m| 100.0 * m.val_accuracy)
     }
 
-    fn loss_series(&self, label: String) -> Series {
+    pub fn loss_series(&self, label: String) -> Series {
         self.series(label, |m| m.train_loss)
     }
 }
 
-/// A short name of a group's settings.
-pub fn label(c: &TrainConfig) -> String {
-    let mut s = format!("{} {}", name(c.optimizer), c.lr);
-    if c.dropout > 0.0 {
-        let _ = write!(s, ", dropout {}", c.dropout);
-    }
-    if c.init == Init::KaimingUniform {
-        s.push_str(", Kaiming");
-    }
-    if c.batch_norm {
-        s.push_str(", BN");
-    }
-    s
-}
-
-fn name(o: OptimizerKind) -> &'static str {
-    match o {
-        OptimizerKind::Sgd => "SGD",
-        OptimizerKind::Adam => "Adam",
-        OptimizerKind::Rmsprop => "RMSProp",
-    }
-}
-
-/// The study's parts, picked out of any set of runs by their settings.
-pub struct Study<'a> {
-    pub groups: Vec<Group<'a>>,
-}
-
-impl<'a> Study<'a> {
-    fn find(&self, f: impl Fn(&TrainConfig) -> bool) -> Option<&Group<'a>> {
-        self.groups
-            .iter()
-            .filter(|g| f(&g.config))
-            .max_by_key(|g| g.runs.len())
-    }
-
-    fn plain(c: &TrainConfig) -> bool {
-        c.dropout == 0.0 && c.init == Init::Pytorch && !c.batch_norm
-    }
-
-    pub fn cell(&self, o: OptimizerKind, lr: f32) -> Option<&Group<'a>> {
-        self.find(|c| Self::plain(c) && c.optimizer == o && c.lr == lr)
-    }
-
-    /// The grid cell with the highest final validation accuracy (mean over seeds).
-    pub fn best_cell(&self) -> Option<&Group<'a>> {
-        OPTIMIZERS
-            .iter()
-            .flat_map(|&o| {
-                LEARNING_RATES
-                    .iter()
-                    .filter_map(move |&lr| self.cell(o, lr))
-            })
-            .max_by(|a, b| a.final_val().total_cmp(&b.final_val()))
-    }
-
-    fn with_best(&self, f: impl Fn(&TrainConfig) -> bool) -> Vec<&Group<'a>> {
-        let Some(best) = self.best_cell() else {
-            return Vec::new();
-        };
-        let (o, lr) = (best.config.optimizer, best.config.lr);
-        self.groups
-            .iter()
-            .filter(|g| g.config.optimizer == o && g.config.lr == lr && f(&g.config))
-            .collect()
-    }
-
-    /// The best cell with each dropout probability (0 first).
-    pub fn dropout_runs(&self) -> Vec<&Group<'a>> {
-        let mut v = self.with_best(|c| c.init == Init::Pytorch && !c.batch_norm);
-        v.sort_by(|a, b| a.config.dropout.total_cmp(&b.config.dropout));
-        v
-    }
-
-    /// The dropout run with the highest final validation accuracy (p > 0).
-    pub fn best_dropout(&self) -> Option<&Group<'a>> {
-        self.dropout_runs()
-            .into_iter()
-            .filter(|g| g.config.dropout > 0.0)
-            .max_by(|a, b| a.final_val().total_cmp(&b.final_val()))
-    }
-
-    /// Kaiming-uniform runs of the best cell: (without, with) batch norm.
-    pub fn kaiming(&self) -> (Vec<&Group<'a>>, Vec<&Group<'a>>) {
-        let k = self.with_best(|c| c.init == Init::KaimingUniform);
-        k.into_iter().partition(|g| !g.config.batch_norm)
-    }
-}
-
-fn percent(x: f64) -> String {
+pub(crate) fn percent(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
+}
+
+/// What every section writes into: report.md's text and the figures' folder.
+pub struct Doc {
+    pub md: String,
+    pub figures: PathBuf,
+}
+
+impl Doc {
+    /// Embeds figure `file` of the figures' folder.
+    pub fn figure(&mut self, file: &str, caption: &str) {
+        let _ = writeln!(self.md, "![{caption}](figures/{file})\n");
+    }
 }
 
 /// Writes report.md, figures/*.svg and results.csv into the first directory; returns the
 /// report's path.
-pub fn report(dirs: &[PathBuf]) -> Result<PathBuf, String> {
+pub fn report(dirs: &[PathBuf]) -> Result<PathBuf, ReportError> {
     let (records, unfinished) = collect(dirs)?;
     let out = &dirs[0];
     write_csv(&out.join("results.csv"), &records)?;
-    let study = Study {
-        groups: groups(&records),
+    let groups = groups(&records);
+    let study = crate::study::Study::of(&groups);
+    let mut doc = Doc {
+        md: String::new(),
+        figures: out.join("figures"),
     };
-    let figures_dir = out.join("figures");
-    let mut md = String::new();
+    intro(&mut doc, &records, unfinished, study.is_some());
+    match &study {
+        Some(s) => s.section(&mut doc)?,
+        None => curves(&mut doc, &groups)?,
+    }
+    runs_table(&mut doc, &groups);
+    epoch_times(&mut doc, &groups)?;
+    troubles(&mut doc, &records);
+    let path = out.join("report.md");
+    rundir::write_atomic(&path, doc.md.as_bytes())?;
+    Ok(path)
+}
+
+/// The title and what the report holds.
+fn intro(doc: &mut Doc, records: &[Record], unfinished: usize, study: bool) {
     let adapters: std::collections::BTreeSet<&str> =
         records.iter().map(|r| r.summary.adapter.as_str()).collect();
     let seeds: std::collections::BTreeSet<u64> = records.iter().map(|r| r.train().seed).collect();
-    let _ = writeln!(md, "# Fashion-MNIST study, reproduced by mlp-gpu\n");
-    let _ = writeln!(
-        md,
-        "{} finished runs ({unfinished} unfinished, not shown), seeds {}, on {}. Test accuracy in %{}; the report's number in parentheses. Written by `mlp-gpu report` from the run folders; every run's numbers are in results.csv.\n",
-        records.len(),
-        seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
-        adapters.into_iter().collect::<Vec<_>>().join("; "),
-        if seeds.len() > 1 { ", mean ± standard deviation over seeds (a spread the report did not measure)" } else { "" }
-    );
-    let figure = |md: &mut String, file: &str, caption: &str| {
-        let _ = writeln!(md, "![{caption}](figures/{file})\n");
+    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    let several = seeds.len() > 1;
+    let title = if study {
+        "Fashion-MNIST study, reproduced by mlp-gpu"
+    } else {
+        "Runs, reported by mlp-gpu"
     };
+    let spread = match (several, study) {
+        (true, true) => ", mean ± standard deviation over seeds (a spread the report did not measure); the report's number in parentheses",
+        (true, false) => ", mean ± standard deviation over seeds",
+        (false, true) => "; the report's number in parentheses",
+        (false, false) => "",
+    };
+    let _ = writeln!(doc.md, "# {title}\n");
+    let _ = writeln!(
+        doc.md,
+        "{} finished runs ({unfinished} unfinished, not shown), seeds {}, on {}. Test accuracy in %{spread}. Written by `mlp-gpu report` from the run folders; every run's numbers are in results.csv.\n",
+        records.len(),
+        seeds.join(", "),
+        adapters.into_iter().collect::<Vec<_>>().join("; "),
+    );
+}
 
-    // Table 1 and figures 1-2.
-    let _ = writeln!(md, "## Optimizers and learning rates (Table 1)\n");
+/// Every group's settings and results, one row each.
+fn runs_table(doc: &mut Doc, groups: &[Group]) {
+    let _ = writeln!(doc.md, "## Runs\n");
     let _ = writeln!(
-        md,
-        "| optimizer | lr 0.1 | lr 0.05 | lr 0.01 | lr 0.005 |\n|---|---|---|---|---|"
+        doc.md,
+        "| run | hidden | batch | epochs | seeds | test accuracy | final val accuracy |\n|---|---|---|---|---|---|---|"
     );
-    let mut grid_series = Vec::new();
-    for (o, report_row) in OPTIMIZERS.iter().zip(REPORT_TABLE) {
-        let mut row = format!("| {} |", name(*o));
-        for (lr, theirs) in LEARNING_RATES.iter().zip(report_row) {
-            match study.cell(*o, *lr) {
-                Some(g) => {
-                    let _ = write!(row, " {} ({theirs:.2}) |", g.test_cell());
-                    grid_series.push(g.val_series(label(&g.config)));
-                }
-                None => {
-                    let _ = write!(row, " – ({theirs:.2}) |");
-                }
-            }
-        }
-        let _ = writeln!(md, "{row}");
-    }
-    let _ = writeln!(
-        md,
-        "\nThe report's baseline run (SGD, lr 0.05) scored {REPORT_BASELINE:.2}, a separate run from its table cell 83.85: the gap between the two is run-to-run noise the report did not measure."
-    );
-    if let Some(best) = study.best_cell() {
+    for g in groups {
+        let hidden: Vec<String> = g.config.hidden.iter().map(|h| h.to_string()).collect();
         let _ = writeln!(
-            md,
-            "The best cell by final validation accuracy: {} ({}% validation).\n",
-            label(&best.config),
-            percent(best.final_val())
+            doc.md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            label(&g.config),
+            hidden.join("-"),
+            g.config.batch_size,
+            g.config.epochs,
+            g.runs.len(),
+            g.test_cell(),
+            percent(g.final_val())
         );
     }
-    if let Some(base) = study.cell(OptimizerKind::Sgd, 0.05) {
-        figures::curves(
-            &figures_dir.join("1_baseline.svg"),
-            "Baseline: SGD, lr 0.05",
-            &[
-                Panel {
-                    y_label: "training loss",
-                    series: vec![base.loss_series("SGD 0.05".into())],
-                },
-                Panel {
-                    y_label: "validation accuracy (%)",
-                    series: vec![base.val_series("SGD 0.05".into())],
-                },
-            ],
-        )?;
-        figure(
-            &mut md,
-            "1_baseline.svg",
-            "Training loss and validation accuracy, SGD 0.05",
-        );
-    }
-    if !grid_series.is_empty() {
-        figures::curves(
-            &figures_dir.join("2_grid.svg"),
-            "Validation accuracy: optimizer x learning rate",
-            &[Panel {
-                y_label: "validation accuracy (%)",
-                series: grid_series,
-            }],
-        )?;
-        figure(
-            &mut md,
-            "2_grid.svg",
-            "Validation accuracy per epoch for every optimizer and learning rate",
-        );
-    }
+    let _ = writeln!(doc.md);
+}
 
-    // Dropout, figure 3.
-    let dropout = study.dropout_runs();
-    if dropout.iter().any(|g| g.config.dropout > 0.0) {
-        let _ = writeln!(
-            md,
-            "## Dropout (with {})\n",
-            label(&dropout[0].config).split(',').next().unwrap_or("")
-        );
-        let _ = writeln!(md, "| dropout p | test accuracy | report |\n|---|---|---|");
-        for g in &dropout {
-            let theirs = if g.config.dropout == REPORT_BEST_DROPOUT.0 {
-                format!("{:.2} (its best p)", REPORT_BEST_DROPOUT.1)
-            } else {
-                "–".into()
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {theirs} |",
-                g.config.dropout,
-                g.test_cell()
-            );
-        }
-        if let Some(b) = study.best_dropout() {
-            let _ = writeln!(
-                md,
-                "\nBest p by final validation accuracy: {} (the report: {}).\n",
-                b.config.dropout, REPORT_BEST_DROPOUT.0
-            );
-        }
-        figures::curves(
-            &figures_dir.join("3_dropout.svg"),
-            "Validation accuracy per dropout probability",
-            &[Panel {
-                y_label: "validation accuracy (%)",
-                series: dropout
-                    .iter()
-                    .map(|g| g.val_series(format!("p = {}", g.config.dropout)))
-                    .collect(),
-            }],
-        )?;
-        figure(
-            &mut md,
-            "3_dropout.svg",
-            "Validation accuracy per epoch for each dropout probability",
-        );
-    }
+/// Validation accuracy per epoch of every group, one figure.
+fn curves(doc: &mut Doc, groups: &[Group]) -> Result<(), ReportError> {
+    let series = groups
+        .iter()
+        .map(|g| g.val_series(label(&g.config)))
+        .collect();
+    figures::curves(
+        &doc.figures.join("curves.svg"),
+        "Validation accuracy per epoch",
+        &[Panel {
+            y_label: "validation accuracy (%)",
+            series,
+        }],
+    )?;
+    doc.figure("curves.svg", "Validation accuracy per epoch of every run");
+    Ok(())
+}
 
-    // Kaiming and batch norm, figure 4.
-    let (kaiming, kaiming_bn) = study.kaiming();
-    if !kaiming.is_empty() || !kaiming_bn.is_empty() {
-        let _ = writeln!(md, "## Initialisation and batch normalisation\n");
-        let _ = writeln!(md, "| setting | test accuracy | report |\n|---|---|---|");
-        let mut loss = Vec::new();
-        let mut val = Vec::new();
-        for (groups, theirs) in [(&kaiming, REPORT_KAIMING), (&kaiming_bn, REPORT_BATCH_NORM)] {
-            for g in groups.iter() {
-                let l = label(&g.config);
-                let _ = writeln!(md, "| {l} | {} | {theirs:.2} |", g.test_cell());
-                loss.push(g.loss_series(l.clone()));
-                val.push(g.val_series(l));
-            }
-        }
-        figures::curves(
-            &figures_dir.join("4_kaiming.svg"),
-            "Kaiming-uniform initialisation",
-            &[
-                Panel {
-                    y_label: "training loss",
-                    series: loss,
-                },
-                Panel {
-                    y_label: "validation accuracy (%)",
-                    series: val,
-                },
-            ],
-        )?;
-        let _ = writeln!(md);
-        figure(
-            &mut md,
-            "4_kaiming.svg",
-            "Training loss and validation accuracy with Kaiming-uniform initialisation",
-        );
-    }
-
-    // Epoch times, figure 5.
-    let _ = writeln!(md, "## Epoch time\n");
+/// Each group's epoch time, its run's share of its pack's, with the pack's size: a table
+/// and figure 5.
+fn epoch_times(doc: &mut Doc, groups: &[Group]) -> Result<(), ReportError> {
+    let _ = writeln!(doc.md, "## Epoch time\n");
     let _ = writeln!(
-        md,
-        "Training only, GPU work finished, mean over a run's epochs (and over seeds).\n"
+        doc.md,
+        "Training only, GPU work finished, mean over a run's epochs (and over seeds). Runs trained together as a pack share each epoch's wall time: a run's time is the pack's over its size.\n"
     );
     let _ = writeln!(
-        md,
-        "| run | batch | mean epoch s | adapter |\n|---|---|---|---|"
+        doc.md,
+        "| run | batch | epoch s per run | pack | adapter |\n|---|---|---|---|---|"
     );
     let mut bars = Vec::new();
-    for g in &study.groups {
+    for g in groups {
         let (m, s) = g.epoch_seconds();
+        let pack = g.pack_size();
         let _ = writeln!(
-            md,
-            "| {} | {} | {m:.3} | {} |",
+            doc.md,
+            "| {} | {} | {m:.3} | {pack} | {} |",
             label(&g.config),
             g.config.batch_size,
             g.runs[0].summary.adapter
         );
         bars.push((
-            format!("{} (batch {})", label(&g.config), g.config.batch_size),
+            format!(
+                "{} (batch {}, pack {pack})",
+                label(&g.config),
+                g.config.batch_size
+            ),
             m,
             s,
         ));
     }
     figures::bars(
-        &figures_dir.join("5_epoch_time.svg"),
+        &doc.figures.join("5_epoch_time.svg"),
         "Mean epoch time per run",
-        "seconds per epoch",
+        "seconds per epoch (a pack's run: its share)",
         &bars,
     )?;
-    let _ = writeln!(md);
-    figure(&mut md, "5_epoch_time.svg", "Mean epoch time per run");
+    let _ = writeln!(doc.md);
+    doc.figure("5_epoch_time.svg", "Mean epoch time per run");
+    Ok(())
+}
 
-    let _ = writeln!(md, "## Runs that diverged or failed to learn\n");
+/// The runs that diverged or failed to learn.
+fn troubles(doc: &mut Doc, records: &[Record]) {
+    let _ = writeln!(doc.md, "## Runs that diverged or failed to learn\n");
     let mut any = false;
-    for r in &records {
+    for r in records {
         let why = if r.summary.status == Status::Diverged {
             "diverged (non-finite training loss)".to_string()
         } else if r.summary.val_accuracy < LEARNED {
@@ -532,36 +388,24 @@ pub fn report(dirs: &[PathBuf]) -> Result<PathBuf, String> {
             continue;
         };
         any = true;
-        let _ = writeln!(
-            md,
-            "- {}: {why}",
-            r.dir.file_name().map_or_else(
-                || r.dir.display().to_string(),
-                |n| n.to_string_lossy().into_owned()
-            )
-        );
+        let _ = writeln!(doc.md, "- {}: {why}", r.name());
     }
     if !any {
-        let _ = writeln!(md, "None.");
+        let _ = writeln!(doc.md, "None.");
     }
-    let path = out.join("report.md");
-    crate::output::write_atomic(&path, md.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(path)
 }
 
 /// One row per run: settings and final numbers.
-fn write_csv(path: &Path, records: &[Record]) -> Result<(), String> {
-    let mut csv = String::from("run,optimizer,lr,batch_size,dropout,init,batch_norm,seed,hidden,epochs,status,epochs_run,test_accuracy,test_loss,val_accuracy,best_val_accuracy,best_epoch,mean_epoch_seconds,adapter\n");
+fn write_csv(path: &Path, records: &[Record]) -> Result<(), ReportError> {
+    let mut csv = String::from("run,optimizer,lr,batch_size,dropout,init,batch_norm,seed,hidden,epochs,status,epochs_run,test_accuracy,test_loss,val_accuracy,best_val_accuracy,best_epoch,mean_epoch_seconds,adapter,pack_size\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     for r in records {
         let (c, s) = (r.train(), &r.summary);
         let hidden: Vec<String> = c.hidden.iter().map(|h| h.to_string()).collect();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"",
-            r.dir
-                .file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\",{}",
+            r.name(),
             c.optimizer.name(),
             c.lr,
             c.batch_size,
@@ -571,10 +415,7 @@ fn write_csv(path: &Path, records: &[Record]) -> Result<(), String> {
             c.seed,
             hidden.join("-"),
             c.epochs,
-            serde_json::to_value(s.status)
-                .expect("plain")
-                .as_str()
-                .unwrap_or(""),
+            s.status.name(),
             s.epochs_run,
             opt(s.test_accuracy),
             opt(s.test_loss),
@@ -582,8 +423,10 @@ fn write_csv(path: &Path, records: &[Record]) -> Result<(), String> {
             s.best_val_accuracy,
             s.best_epoch,
             s.mean_epoch_seconds,
-            s.adapter.replace('"', "'")
+            s.adapter.replace('"', "'"),
+            s.pack_size
         );
     }
-    crate::output::write_atomic(path, csv.as_bytes()).map_err(|e| e.to_string())
+    rundir::write_atomic(path, csv.as_bytes())?;
+    Ok(())
 }

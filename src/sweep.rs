@@ -1,9 +1,11 @@
 //! `mlp-gpu sweep`: the cartesian product of settings, one run directory each, sharing one
 //! session; resumable and splittable into shards.
 
-use crate::lock::{LockError, RunDir};
-use crate::run::{self, RunOptions, Session, Status, Summary};
-use crate::train::TrainConfig;
+use crate::config::{describe, ConfigError, PackShape, TrainConfig};
+use crate::error::Error;
+use crate::run::{self, RunOptions};
+use crate::rundir::{self, LockError, RunDir, Status, Summary};
+use crate::session::{Session, ShapePlan};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -21,6 +23,19 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// Each list's flag and length.
+    pub fn lists(&self) -> [(&'static str, usize); 7] {
+        [
+            ("--optimizer", self.optimizer.len()),
+            ("--lr", self.lr.len()),
+            ("--dropout", self.dropout.len()),
+            ("--init", self.init.len()),
+            ("--batch-size", self.batch_size.len()),
+            ("--seed", self.seed.len()),
+            ("--batch-norm", self.batch_norm.len()),
+        ]
+    }
+
     /// Every combination, in a fixed order (the last list varies fastest).
     pub fn configs(&self, base: &TrainConfig) -> Vec<TrainConfig> {
         fn cross<T: Clone>(
@@ -124,56 +139,25 @@ enum Claim {
 
 /// Takes run folder `dir` for training `c`, unless another process holds it or has finished
 /// it: looked at before (to leave a finished run's folder untouched) and once it is held.
-fn claim(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Claim, String> {
-    if let Some(summary) = finished(dir, c, data)? {
+fn claim(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Claim, Error> {
+    if let Some(summary) = rundir::finished_run(dir, c, data)? {
         return Ok(Claim::Finished(summary));
     }
-    run::prepare_dir(dir)?;
+    rundir::prepare(dir)?;
     let held = match RunDir::claim(dir) {
         Ok(held) => held,
         Err(e @ LockError::Held { .. }) => return Ok(Claim::Busy(e)),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
-    Ok(match finished(dir, c, data)? {
+    Ok(match rundir::finished_run(dir, c, data)? {
         Some(summary) => Claim::Finished(summary),
-        None => Claim::Held(held, epochs_done(dir)),
+        None => Claim::Held(held, rundir::epochs_done(dir)),
     })
-}
-
-fn epochs_done(dir: &Path) -> usize {
-    crate::checkpoint::epochs_done(&dir.join("checkpoint.safetensors"))
 }
 
 fn minutes(seconds: f64) -> String {
     let s = seconds.round() as u64;
     format!("{}m{:02}s", s / 60, s % 60)
-}
-
-/// A run's finished summary, if `dir` holds one for exactly `c`; an error if `dir` holds
-/// another run's settings.
-fn finished(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Option<Summary>, String> {
-    let config = dir.join("config.json");
-    if !config.exists() {
-        return Ok(None);
-    }
-    let saved: run::SavedConfig = run::read_json(&config)?;
-    if saved.train != *c {
-        return Err(format!(
-            "{}: holds a run with other settings than this sweep's; use another --out or delete it",
-            dir.display()
-        ));
-    }
-    if let Some(theirs) = saved.data.filter(|d| d != data) {
-        return Err(format!(
-            "{}: trained on the data in {}, not {}; use the same --data or another --out",
-            dir.display(),
-            theirs.display(),
-            data.display()
-        ));
-    }
-    Ok(run::read_json::<Summary>(&dir.join(run::SUMMARY))
-        .ok()
-        .filter(|s| s.status.finished()))
 }
 
 /// Runs a sweep packs together unless told otherwise (`--pack-size`).
@@ -192,9 +176,12 @@ impl<'a> SweepOptions<'a> {
         quiet: bool,
         stop: Option<&'a AtomicBool>,
         pack_size: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         if pack_size == 0 {
-            return Err("--pack-size 0: give at least 1 (1 trains the runs one at a time)".into());
+            return Err(ConfigError::new(
+                "--pack-size",
+                "--pack-size 0: give at least 1 (1 trains the runs one at a time)",
+            ));
         }
         Ok(SweepOptions {
             quiet,
@@ -204,46 +191,24 @@ impl<'a> SweepOptions<'a> {
     }
 }
 
-/// What runs must share to train as one pack: shape, batch norm, batch size, epochs, split,
-/// and the epochs their checkpoints have done.
-type PackKey = (
-    Vec<usize>,
-    bool,
-    usize,
-    usize,
-    u64,
-    usize,
-    Option<usize>,
-    Option<usize>,
-    usize,
-);
-
-fn pack_key(c: &TrainConfig, epochs_done: usize) -> PackKey {
-    let (h, bn, b, e) = (c.hidden.clone(), c.batch_norm, c.batch_size, c.epochs);
-    (
-        h,
-        bn,
-        b,
-        e,
-        c.split_seed,
-        c.val_size,
-        c.subset,
-        c.eval_subset,
-        epochs_done,
-    )
+/// The plan of `shape` among `plans`.
+fn plan_of<'p>(plans: &'p [ShapePlan], shape: &PackShape) -> &'p ShapePlan {
+    let plan = plans.iter().find(|p| p.shape == *shape);
+    plan.expect("every shape of the sweep is planned")
 }
 
-/// The runs `todo` (indices into `configs`) in packs of at most `cap(first config)` runs
-/// that share a key, the largest group first, each group in sweep order.
+/// The runs `todo` (indices into `configs`, with their epochs done) in packs of at most
+/// their plan's cap that share their `PackShape` and epochs done, the largest group first,
+/// each group in sweep order.
 fn packs(
     configs: &[TrainConfig],
     todo: &[(usize, usize)],
-    cap: &dyn Fn(&TrainConfig) -> Result<usize, String>,
+    plans: &[ShapePlan],
     quiet: bool,
-) -> Result<Vec<Vec<usize>>, String> {
-    let mut groups: Vec<(PackKey, Vec<usize>)> = Vec::new();
+) -> Vec<Vec<usize>> {
+    let mut groups: Vec<((PackShape, usize), Vec<usize>)> = Vec::new();
     for &(i, done) in todo {
-        let key = pack_key(&configs[i], done);
+        let key = (configs[i].pack_shape(), done);
         match groups.iter_mut().find(|g| g.0 == key) {
             Some(g) => g.1.push(i),
             None => groups.push((key, vec![i])),
@@ -251,8 +216,8 @@ fn packs(
     }
     groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
     let mut out = Vec::new();
-    for (_, runs) in groups {
-        let k = cap(&configs[runs[0]])?;
+    for ((shape, _), runs) in groups {
+        let k = plan_of(plans, &shape).cap;
         if runs.len() > k && !quiet {
             eprintln!(
                 "notice: {} runs that could train together go in packs of at most {k}",
@@ -261,7 +226,7 @@ fn packs(
         }
         out.extend(runs.chunks(k).map(<[usize]>::to_vec));
     }
-    Ok(out)
+    out
 }
 
 /// Runs every config not already finished under `out`, each in `out/<run_name>`, runs that
@@ -272,19 +237,20 @@ pub fn sweep(
     configs: &[TrainConfig],
     out: &Path,
     o: &SweepOptions,
-) -> Result<Outcome, String> {
-    for c in configs {
-        s.check(c)?;
+) -> Result<Outcome, Error> {
+    // every shape's split and pack size, checked against the device before any work
+    let mut plans: Vec<ShapePlan> = Vec::new();
+    for shape in configs.iter().map(TrainConfig::pack_shape) {
+        if !plans.iter().any(|p| p.shape == shape) {
+            plans.push(s.plan(&shape, o.pack_size)?);
+        }
     }
     let mut names: Vec<String> = configs.iter().map(run_name).collect();
     names.sort();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!(
-            "two runs of the sweep would share the folder {}; give each setting once",
-            w[0]
-        ));
+        return Err(Error::SameFolder(w[0].clone()));
     }
-    run::prepare_dir(out)?;
+    rundir::prepare(out)?;
     let mut sw = Sweep {
         s,
         configs,
@@ -298,15 +264,14 @@ pub fn sweep(
         busy: Vec::new(),
     };
     let todo = sw.unfinished()?;
-    let cap = |c: &TrainConfig| s.pack_cap(c, o.pack_size);
     let stopped = || o.stop.is_some_and(|f| f.load(Ordering::Relaxed));
     let mut interrupted = false;
-    'packs: for pack in packs(configs, &todo, &cap, o.quiet)? {
+    'packs: for pack in packs(configs, &todo, &plans, o.quiet) {
         if stopped() {
             break;
         }
         for held in sw.claim(&pack)? {
-            interrupted = sw.train(held)?;
+            interrupted = sw.train(held, &plans)?;
             if interrupted {
                 break 'packs;
             }
@@ -345,7 +310,7 @@ struct Sweep<'a> {
 impl Sweep<'_> {
     fn label(&self, i: usize) -> String {
         let c = &self.configs[i];
-        let (d, b, seed) = (run::describe(c), c.batch_size, c.seed);
+        let (d, b, seed) = (describe(c), c.batch_size, c.seed);
         let total = self.configs.len();
         format!("run {}/{total} {d}, batch {b}, seed {seed}", i + 1)
     }
@@ -357,17 +322,17 @@ impl Sweep<'_> {
     }
 
     /// Records the finished runs; returns the others (index, epochs done).
-    fn unfinished(&mut self) -> Result<Vec<(usize, usize)>, String> {
+    fn unfinished(&mut self) -> Result<Vec<(usize, usize)>, Error> {
         let mut todo = Vec::new();
         for (i, c) in self.configs.iter().enumerate() {
-            let done = finished(&self.dirs[i], c, &self.s.data_dir)?;
+            let done = rundir::finished_run(&self.dirs[i], c, &self.s.data_dir)?;
             match &done {
                 Some(d) => self.say(format!(
                     "{}: already {:?}, skipped",
                     self.label(i),
                     d.status
                 )),
-                None => todo.push((i, epochs_done(&self.dirs[i]))),
+                None => todo.push((i, rundir::epochs_done(&self.dirs[i]))),
             }
             self.results.push(done);
         }
@@ -378,7 +343,7 @@ impl Sweep<'_> {
     /// Takes the folders of a planned pack, leaving runs another process holds or finished;
     /// returns what to train, in packs that share the epochs done (which another process may
     /// have changed since the plan).
-    fn claim(&mut self, pack: &[usize]) -> Result<Vec<Vec<(usize, RunDir)>>, String> {
+    fn claim(&mut self, pack: &[usize]) -> Result<Vec<Vec<(usize, RunDir)>>, Error> {
         let mut held: Vec<(usize, RunDir, usize)> = Vec::new();
         for &i in pack {
             match claim(&self.dirs[i], &self.configs[i], &self.s.data_dir)? {
@@ -413,7 +378,7 @@ impl Sweep<'_> {
     }
 
     /// Trains one pack of held runs; true if it was interrupted.
-    fn train(&mut self, pack: Vec<(usize, RunDir)>) -> Result<bool, String> {
+    fn train(&mut self, pack: Vec<(usize, RunDir)>, plans: &[ShapePlan]) -> Result<bool, Error> {
         let members: Vec<usize> = pack.iter().map(|p| p.0).collect();
         let estimate = match self.ran {
             0 => String::new(),
@@ -435,16 +400,17 @@ impl Sweep<'_> {
             self.say(self.label(i));
         }
         let t0 = Instant::now();
-        let runs: Vec<_> = pack
-            .into_iter()
-            .map(|(i, dir)| (self.configs[i].clone(), dir))
-            .collect();
+        let configs: Vec<TrainConfig> = members.iter().map(|&i| self.configs[i].clone()).collect();
+        let split = &plan_of(plans, &configs[0].pack_shape()).split;
+        let trainer = self.s.trainer_on(split, configs)?;
+        let dirs: Vec<RunDir> = pack.into_iter().map(|(_, dir)| dir).collect();
         let ro = RunOptions {
-            quiet: true,
+            quiet: self.o.quiet,
+            headline: false,
             resume: true,
             stop: self.o.stop,
         };
-        let summaries = run::run_pack(self.s, &runs, &ro)?;
+        let summaries = run::run_pack(self.s, trainer, &dirs, &ro)?;
         self.ran += members.len();
         self.to_train -= members.len();
         self.ran_seconds += t0.elapsed().as_secs_f64();

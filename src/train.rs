@@ -1,93 +1,15 @@
 //! The training loop: data resident on the GPU, chunks of steps per submit, one host wait
-//! per epoch; evaluation; and the run's files.
+//! per epoch; and evaluation.
 
+use crate::config::{PackShape, TrainConfig};
 use crate::data::{Fashion, Images, Split};
 use crate::fault::EpochFaults;
-use crate::gpu::network::{GpuNetwork, MemberInit, Step};
+use crate::gpu::network::{GpuNetwork, MemberInit, Step, Weights};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
-use crate::model::{Init, ParamLayout, Spec};
-use crate::optim::{Hyper, OptimizerKind};
+use crate::model::{ParamLayout, Spec};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Every setting of a run; saved as config.json and accepted back by `--config`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    pub hidden: Vec<usize>,
-    pub optimizer: OptimizerKind,
-    pub lr: f32,
-    pub momentum: f32,
-    pub weight_decay: f32,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub dropout: f32,
-    pub init: Init,
-    pub batch_norm: bool,
-    pub seed: u64,
-    pub split_seed: u64,
-    pub val_size: usize,
-    pub subset: Option<usize>,
-    pub eval_subset: Option<usize>,
-}
-
-/// The defaults of every command: the study's baseline (SGD, lr 0.05) on the 784-200-200-200-10
-/// network, 10 epochs of batches of 512, 10,000 training images held out for validation.
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            hidden: vec![200, 200, 200],
-            optimizer: OptimizerKind::Sgd,
-            lr: 0.05,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            epochs: 10,
-            batch_size: 512,
-            dropout: 0.0,
-            init: Init::Pytorch,
-            batch_norm: false,
-            seed: 0,
-            split_seed: 1234,
-            val_size: 10_000,
-            subset: None,
-            eval_subset: None,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn spec(&self) -> Spec {
-        Spec::new(self.hidden.clone(), self.batch_norm, self.dropout)
-    }
-
-    pub fn hyper(&self) -> Hyper {
-        Hyper {
-            kind: self.optimizer,
-            lr: self.lr,
-            momentum: self.momentum,
-            weight_decay: self.weight_decay,
-        }
-    }
-}
-
-/// serde_json writes a non-finite float as null; read null back as NaN.
-fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    /// NaN or infinite when the run diverged: JSON holds it as null.
-    #[serde(deserialize_with = "null_as_nan")]
-    pub train_loss: f64,
-    #[serde(deserialize_with = "null_as_nan")]
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub epoch_seconds: f64,
-    pub eval_seconds: f64,
-    pub samples_per_second: f64,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -107,8 +29,8 @@ pub struct Resident {
 }
 
 impl Resident {
-    /// The images, with an index list of one image (each trainer binds its own).
-    fn new(ctx: &Context, k: &Kernels, images: &Images) -> Result<Self, GpuError> {
+    /// The images, with an index list of one image (each user binds its own).
+    pub fn upload(ctx: &Context, k: &Kernels, images: &Images) -> Result<Self, GpuError> {
         let indices = [0u32];
         Ok(Resident {
             buffers: DataBuffers::new(
@@ -121,10 +43,19 @@ impl Resident {
             labels: images.labels.clone(),
         })
     }
+
+    /// The same images with `indices` as the index list, and their labels.
+    fn select(&self, ctx: &Context, k: &Kernels, indices: &[u32]) -> Result<DataBuffers, GpuError> {
+        self.buffers.with_indices(ctx, &k.data_layout, indices)
+    }
+
+    fn labels_of(&self, indices: &[u32]) -> Vec<u8> {
+        indices.iter().map(|&i| self.labels[i as usize]).collect()
+    }
 }
 
 /// Fashion-MNIST on the GPU, uploaded once and shared by every run of a process; each run
-/// binds the images with index lists of its own (`Trainer::train_data`).
+/// binds the images with index lists of its own.
 pub struct Dataset {
     pub train: Resident,
     pub test: Resident,
@@ -133,8 +64,8 @@ pub struct Dataset {
 impl Dataset {
     pub fn upload(ctx: &Context, k: &Kernels, data: &Fashion) -> Result<Self, GpuError> {
         Ok(Dataset {
-            train: Resident::new(ctx, k, &data.train)?,
-            test: Resident::new(ctx, k, &data.test)?,
+            train: Resident::upload(ctx, k, &data.train)?,
+            test: Resident::upload(ctx, k, &data.test)?,
         })
     }
 }
@@ -145,7 +76,7 @@ pub enum TrainError {
     Gpu(#[from] GpuError),
     /// A checkpoint or metrics file could not be written.
     #[error(transparent)]
-    Output(#[from] crate::output::OutputError),
+    Folder(#[from] crate::rundir::FolderError),
     #[error("interrupted")]
     Interrupted,
 }
@@ -160,30 +91,65 @@ pub struct EpochCounts {
     pub encode_seconds: f64,
 }
 
+/// A pack's sizes on the GPU, from its shape and split: what `Trainer::new_pack` allocates
+/// and `Trainer::fits` checks, worked out in this one place.
+struct Sizes {
+    spec: Spec,
+    /// The largest batch.
+    rows: usize,
+    /// Loss slots: one per step of an epoch, or per batch of an evaluation.
+    slots: usize,
+    /// Predictions kept: the larger evaluation set.
+    eval_max: usize,
+    /// Each member's index list: its epoch's order of the training images, then the
+    /// validation images (`member_list`).
+    index_list: usize,
+}
+
+impl Sizes {
+    fn new(shape: &PackShape, max_dropout: f32, split: &Split) -> Self {
+        let rows = shape.batch_size;
+        let eval_max = split.val_idx.len().max(split.test_idx.len());
+        let steps = split.train_idx.len().div_ceil(rows);
+        Sizes {
+            spec: Spec::new(shape.hidden.clone(), shape.batch_norm, max_dropout),
+            rows,
+            slots: steps.max(eval_max.div_ceil(rows)).max(1),
+            eval_max,
+            index_list: split.train_idx.len() + split.val_idx.len(),
+        }
+    }
+}
+
+/// A member's index list as first bound: the training images in split order, then the
+/// validation images (`submit_epoch` rewrites the first part each epoch).
+fn member_list(split: &Split) -> Vec<u32> {
+    [&split.train_idx[..], &split.val_idx].concat()
+}
+
 /// Trains a pack of runs in the same dispatches (a pack of one: a run alone). The members
-/// share the network's shape, batch norm, batch size and split; each has its own optimizer
-/// and settings, dropout, init and seed, hence its own data order and masks.
+/// share a `PackShape`; each has its own optimizer and settings, dropout, init and seed,
+/// hence its own data order and masks.
 pub struct Trainer<'a> {
-    pub ctx: &'a Context,
-    pub kernels: &'a Kernels,
+    ctx: &'a Context,
+    kernels: &'a Kernels,
     /// The members' settings; the first's shape, batch size and epochs are everyone's.
-    pub configs: Vec<TrainConfig>,
-    pub net: GpuNetwork,
-    pub data: &'a Dataset,
-    /// The shared images with this trainer's own index lists: for training, per member, its
-    /// epoch's permutation of train_idx then val_idx; for testing, test_idx (one for all).
-    pub train_data: DataBuffers,
-    pub test_data: DataBuffers,
-    pub train_idx: Vec<u32>,
-    pub val_idx: Vec<u32>,
-    pub test_idx: Vec<u32>,
-    pub steps_done: u32,
+    configs: Vec<TrainConfig>,
+    net: GpuNetwork,
+    data: &'a Dataset,
+    /// The shared images with this trainer's own index lists: for training, per member
+    /// (`net.pack.indices` words apart), its epoch's permutation of train_idx then val_idx;
+    /// for testing, test_idx (one for all).
+    train_data: DataBuffers,
+    test_data: DataBuffers,
+    split: Split,
+    steps_done: u32,
     /// Steps per submit (CHUNK_STEPS; tests set 1 to compare with step-by-step submits).
-    pub chunk_steps: usize,
+    chunk_steps: usize,
     /// When set, `train_epoch` stops before its next chunk of steps.
-    pub stop: Option<&'a AtomicBool>,
+    stop: Option<&'a AtomicBool>,
     /// Faults to inject (tests only; `Session::trainer` reads them from MLP_GPU_FAULT).
-    pub faults: EpochFaults,
+    faults: EpochFaults,
 }
 
 /// An epoch's work, submitted: per chunk with progress, its loss slots' copy, its
@@ -191,13 +157,6 @@ pub struct Trainer<'a> {
 struct Submitted {
     chunks: Vec<(wgpu::Buffer, wgpu::SubmissionIndex, usize, usize)>,
     counts: EpochCounts,
-}
-
-/// Loss slots a run needs: one per step of an epoch, or per batch of an evaluation.
-pub fn loss_slots(split: &Split, rows: usize) -> usize {
-    let eval_max = split.val_idx.len().max(split.test_idx.len());
-    let steps = split.train_idx.len().div_ceil(rows);
-    steps.max(eval_max.div_ceil(rows)).max(1)
 }
 
 fn epoch_order(train_idx: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
@@ -219,8 +178,20 @@ impl<'a> Trainer<'a> {
         Self::new_pack(ctx, kernels, data, vec![config], split)
     }
 
-    /// The runs `configs`, which must share hidden sizes, batch norm and batch size, trained
-    /// as one pack on `split`.
+    /// Whether a pack of `members` runs of `shape` on `split` fits the device's limits,
+    /// checked before anything is allocated.
+    pub fn fits(
+        ctx: &Context,
+        shape: &PackShape,
+        split: &Split,
+        members: usize,
+    ) -> Result<(), GpuError> {
+        let z = Sizes::new(shape, 0.0, split);
+        GpuNetwork::fits(ctx, &ParamLayout::new(&z.spec), z.rows, z.slots, members)
+    }
+
+    /// The runs `configs`, which must share their `PackShape`, trained as one pack on
+    /// `split`; refused if it does not fit the device.
     pub fn new_pack(
         ctx: &'a Context,
         kernels: &'a Kernels,
@@ -228,22 +199,14 @@ impl<'a> Trainer<'a> {
         configs: Vec<TrainConfig>,
         split: &Split,
     ) -> Result<Self, GpuError> {
-        let first = &configs[0];
-        let shared = |c: &TrainConfig| {
-            (&c.hidden, c.batch_norm, c.batch_size)
-                == (&first.hidden, first.batch_norm, first.batch_size)
-        };
+        let shape = configs[0].pack_shape();
         assert!(
-            configs.iter().all(shared),
-            "a pack's members share their shape and batch"
+            configs.iter().all(|c| c.pack_shape() == shape),
+            "a pack's members share their PackShape"
         );
         let max_p = configs.iter().map(|c| c.dropout).fold(0.0, f32::max);
-        let spec = Spec::new(first.hidden.clone(), first.batch_norm, max_p);
-        let layout = ParamLayout::new(&spec);
-        let rows = first.batch_size;
-        let eval_max = split.val_idx.len().max(split.test_idx.len());
-        let slots = loss_slots(split, rows);
-        GpuNetwork::fits(ctx, &layout, rows, slots, configs.len())?;
+        let z = Sizes::new(&shape, max_p, split);
+        let layout = ParamLayout::new(&z.spec);
         let members: Vec<MemberInit> = configs
             .iter()
             .map(|c| MemberInit {
@@ -253,27 +216,26 @@ impl<'a> Trainer<'a> {
                 seed: c.seed as u32,
             })
             .collect();
-        let list = [&split.train_idx[..], &split.val_idx].concat();
-        let (n, k) = (list.len(), configs.len());
-        let net = GpuNetwork::new(ctx, kernels, &spec, &members, rows, slots, eval_max, n)?;
-        let layout = &kernels.data_layout;
+        let net = GpuNetwork::new(
+            ctx,
+            kernels,
+            &z.spec,
+            &members,
+            z.rows,
+            z.slots,
+            z.eval_max,
+            z.index_list,
+        )?;
+        let lists = member_list(split).repeat(configs.len());
         Ok(Trainer {
             ctx,
             kernels,
             configs,
+            train_data: data.train.select(ctx, kernels, &lists)?,
+            test_data: data.test.select(ctx, kernels, &split.test_idx)?,
             net,
             data,
-            train_data: data
-                .train
-                .buffers
-                .with_indices(ctx, layout, &list.repeat(k))?,
-            test_data: data
-                .test
-                .buffers
-                .with_indices(ctx, layout, &split.test_idx)?,
-            train_idx: split.train_idx.clone(),
-            val_idx: split.val_idx.clone(),
-            test_idx: split.test_idx.clone(),
+            split: split.clone(),
             steps_done: 0,
             chunk_steps: CHUNK_STEPS,
             stop: None,
@@ -286,13 +248,96 @@ impl<'a> Trainer<'a> {
     }
 
     pub fn steps_per_epoch(&self) -> usize {
-        self.train_idx.len().div_ceil(self.batch_size())
+        self.train_len().div_ceil(self.batch_size())
     }
 
-    /// Rows of step `s` of an epoch (the last batch may be short).
-    fn rows(&self, s: usize) -> usize {
-        let b = self.batch_size();
-        b.min(self.train_idx.len() - s * b)
+    /// Images trained on per epoch, per member.
+    pub fn train_len(&self) -> usize {
+        self.split.train_idx.len()
+    }
+
+    /// Images validated on.
+    pub fn val_len(&self) -> usize {
+        self.split.val_idx.len()
+    }
+
+    /// The members' settings, in pack order.
+    pub fn configs(&self) -> &[TrainConfig] {
+        &self.configs
+    }
+
+    /// Runs in the pack.
+    pub fn members(&self) -> usize {
+        self.configs.len()
+    }
+
+    /// Steps trained so far (the dropout counter; the optimizer's t is one more).
+    pub fn steps_done(&self) -> u32 {
+        self.steps_done
+    }
+
+    /// The pack's network on the GPU (its layouts, plan and buffers), to read.
+    pub fn network(&self) -> &GpuNetwork {
+        &self.net
+    }
+
+    /// Steps per submit (tests compare with 1; `bench --profile` fits its query sets).
+    pub fn set_chunk_steps(&mut self, steps: usize) {
+        self.chunk_steps = steps.max(1);
+    }
+
+    /// Stops `train_epoch` before its next chunk once `stop` is set (Ctrl-C).
+    pub fn set_stop(&mut self, stop: Option<&'a AtomicBool>) {
+        self.stop = stop;
+    }
+
+    /// Faults to inject into the epochs (tests only).
+    pub fn set_faults(&mut self, faults: EpochFaults) {
+        self.faults = faults;
+    }
+
+    /// Every member's parameters and saved state (optimizer moments and batch-norm
+    /// statistics: what a checkpoint or model keeps), in one host wait.
+    pub fn saved_weights(&self) -> Result<Vec<Weights>, GpuError> {
+        let saved = self.net.state.saved();
+        Ok(self
+            .net
+            .read_members(self.ctx)?
+            .into_iter()
+            .map(|(p, s)| (p, s[saved.clone()].to_vec()))
+            .collect())
+    }
+
+    /// Words of a member's parameters and of its saved state, as `saved_weights` gives them.
+    pub fn weight_sizes(&self) -> (usize, usize) {
+        (self.net.params.len, self.net.state.saved().len())
+    }
+
+    /// Member `m` back to saved weights after `steps_done` steps: a run resuming.
+    pub fn restore(&mut self, m: usize, weights: &Weights, steps_done: u32) {
+        self.net.restore(self.ctx, m, &weights.0, &weights.1);
+        self.steps_done = steps_done;
+    }
+
+    /// Member `m`'s saved weights as model.safetensors.
+    pub fn model_file(&self, m: usize, weights: &Weights) -> Vec<u8> {
+        crate::rundir::model_file::model_bytes(
+            &self.net.params,
+            &self.net.state,
+            self.configs[m].dropout > 0.0,
+            &weights.0,
+            &weights.1,
+            i64::from(self.steps_done),
+        )
+    }
+
+    /// Bytes on the GPU: the pack's network, the shared images, its index lists.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.net.buffers.bytes()
+            + self.data.train.buffers.bytes()
+            + self.data.test.buffers.bytes()
+            + self.train_data.indices.size()
+            + self.test_data.indices.size()
     }
 
     /// Trains one epoch (0-based `epoch`) of every member; returns each member's mean
@@ -328,13 +373,12 @@ impl<'a> Trainer<'a> {
     /// chunk's loss slots copied out when `with_progress`; never waits.
     fn submit_epoch(&mut self, epoch: usize, with_progress: bool) -> Result<Submitted, TrainError> {
         let (ctx, k) = (self.ctx, self.kernels);
-        let list = (self.train_idx.len() + self.val_idx.len()) as u64;
+        let stride = u64::from(self.net.pack.indices);
         for (m, c) in self.configs.iter().enumerate() {
-            let order = epoch_order(&self.train_idx, c.seed, epoch);
-            let at = 4 * m as u64 * list;
+            let order = epoch_order(&self.split.train_idx, c.seed, epoch);
             let indices = &self.train_data.indices;
             ctx.queue
-                .write_buffer(indices, at, bytemuck::cast_slice(&order));
+                .write_buffer(indices, 4 * m as u64 * stride, bytemuck::cast_slice(&order));
         }
         let steps = self.steps_per_epoch();
         let mut s = Submitted {
@@ -352,7 +396,7 @@ impl<'a> Trainer<'a> {
             let end = (start + self.chunk_steps).min(steps);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             self.encode_steps(&mut encoder, start..end);
-            let copy = with_progress.then(|| self.copy_slots(&mut encoder, start..end));
+            let copy = with_progress.then(|| self.net.copy_slots(ctx, &mut encoder, start..end));
             if let Some(p) = &k.profiler {
                 p.resolve(&mut encoder);
             }
@@ -371,6 +415,12 @@ impl<'a> Trainer<'a> {
         Ok(s)
     }
 
+    /// Rows of step `s` of an epoch (the last batch may be short).
+    fn rows(&self, s: usize) -> usize {
+        let b = self.batch_size();
+        b.min(self.train_len() - s * b)
+    }
+
     /// Steps `steps` of the epoch into one compute pass.
     fn encode_steps(&mut self, encoder: &mut wgpu::CommandEncoder, steps: std::ops::Range<usize>) {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -386,24 +436,6 @@ impl<'a> Trainer<'a> {
             self.net.encode_train_step(self.kernels, &mut pass, step);
             self.steps_done += 1;
         }
-    }
-
-    /// A copy of the loss slots of `steps`, for the progress report.
-    fn copy_slots(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        steps: std::ops::Range<usize>,
-    ) -> wgpu::Buffer {
-        let bytes = 8 * steps.len() as u64;
-        let copy = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("progress"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let from = 4 * self.net.state.slot(steps.start) as u64;
-        encoder.copy_buffer_to_buffer(&self.net.buffers.state, from, &copy, 0, bytes);
-        copy
     }
 
     /// Reports each chunk's progress as the GPU finishes it, then reads the epoch's loss
@@ -427,7 +459,7 @@ impl<'a> Trainer<'a> {
             host_waits: 1,
             ..s.counts
         };
-        let n = self.train_idx.len() as f64;
+        let n = self.train_len() as f64;
         let losses = slots.iter().map(|member| sum_losses(member) / n).collect();
         Ok((losses, counts))
     }
@@ -435,40 +467,124 @@ impl<'a> Trainer<'a> {
     /// Loss, accuracy and per-class accuracy of every member on the validation or the
     /// test set, all members in the same dispatches.
     pub fn evaluate(&self, test: bool) -> Result<Vec<Evaluation>, GpuError> {
-        let (ctx, k) = (self.ctx, self.kernels);
-        let (data, base, idx) = if test {
-            (&self.test_data, 0, &self.test_idx)
+        let s = &self.split;
+        let scored = if test {
+            let labels = self.data.test.labels_of(&s.test_idx);
+            Scoring::new(&self.test_data, 0, &labels, true)
         } else {
-            (&self.train_data, self.train_idx.len(), &self.val_idx)
+            let labels = self.data.train.labels_of(&s.val_idx);
+            Scoring::new(&self.train_data, self.train_len(), &labels, false)
         };
-        let n = idx.len();
-        let b = self.batch_size();
-        let batches = n.div_ceil(b);
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_bind_group(0, &self.net.buffers.bind_group, &[]);
-            pass.set_bind_group(1, &data.bind_group, &[]);
-            for c in 0..batches {
-                let start = c * b;
-                let rows = b.min(n - start);
-                let net = &self.net;
-                net.encode_eval_batch(k, &mut pass, base + start, rows, c, start, test);
-            }
+        score(
+            self.ctx,
+            self.kernels,
+            &self.net,
+            self.batch_size(),
+            &scored,
+        )
+    }
+}
+
+/// What an evaluation reads: the data bound, where its images start in the index lists,
+/// their labels, and whether every member reads the one list bound (not its own).
+struct Scoring<'d> {
+    data: &'d DataBuffers,
+    base: usize,
+    labels: Vec<u8>,
+    shared_indices: bool,
+}
+
+impl<'d> Scoring<'d> {
+    fn new(data: &'d DataBuffers, base: usize, labels: &[u8], shared_indices: bool) -> Self {
+        Scoring {
+            data,
+            base,
+            labels: labels.to_vec(),
+            shared_indices,
         }
-        ctx.queue.submit([encoder.finish()]);
-        let results = self.net.read_evaluation(ctx, batches, n)?;
-        ctx.check()?;
-        let resident = if test {
-            &self.data.test
-        } else {
-            &self.data.train
+    }
+}
+
+/// Every member of `net` scored on `s` in batches of `batch`, in one submit and one wait.
+fn score(
+    ctx: &Context,
+    k: &Kernels,
+    net: &GpuNetwork,
+    batch: usize,
+    s: &Scoring,
+) -> Result<Vec<Evaluation>, GpuError> {
+    let n = s.labels.len();
+    let batches = n.div_ceil(batch);
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_bind_group(0, &net.buffers.bind_group, &[]);
+        pass.set_bind_group(1, &s.data.bind_group, &[]);
+        for c in 0..batches {
+            let start = c * batch;
+            let rows = batch.min(n - start);
+            let at = s.base + start;
+            net.encode_eval_batch(k, &mut pass, at, rows, c, start, s.shared_indices);
+        }
+    }
+    ctx.queue.submit([encoder.finish()]);
+    let results = net.read_evaluation(ctx, batches, n)?;
+    ctx.check()?;
+    Ok(results
+        .iter()
+        .map(|(slots, preds)| evaluation(slots, preds, &s.labels))
+        .collect())
+}
+
+/// A saved network scored on a test set alone: what `mlp-gpu eval` builds, without the
+/// training images, index lists or optimizer of a `Trainer`.
+pub struct Scorer<'a> {
+    ctx: &'a Context,
+    kernels: &'a Kernels,
+    net: GpuNetwork,
+    data: DataBuffers,
+    labels: Vec<u8>,
+    batch: usize,
+}
+
+impl<'a> Scorer<'a> {
+    /// `test`'s images, all of them or its first `subset`, to score the network of
+    /// `config` with `weights` (parameters and saved state) in batches of its batch size.
+    pub fn new(
+        ctx: &'a Context,
+        kernels: &'a Kernels,
+        test: &Resident,
+        config: &TrainConfig,
+        weights: &Weights,
+        subset: Option<usize>,
+    ) -> Result<Self, GpuError> {
+        let n = test.labels.len().min(subset.unwrap_or(usize::MAX));
+        let indices: Vec<u32> = (0..n as u32).collect();
+        let spec = config.spec();
+        let batch = config.batch_size.min(n.max(1));
+        let member = MemberInit {
+            params: weights.0.clone(),
+            hyper: config.hyper(),
+            dropout: config.dropout,
+            seed: config.seed as u32,
         };
-        let labels: Vec<u8> = idx.iter().map(|&i| resident.labels[i as usize]).collect();
-        Ok(results
-            .iter()
-            .map(|(s, p)| evaluation(s, p, &labels))
-            .collect())
+        let slots = n.div_ceil(batch).max(1);
+        let net = GpuNetwork::new(ctx, kernels, &spec, &[member], batch, slots, n, n)?;
+        net.restore(ctx, 0, &weights.0, &weights.1);
+        Ok(Scorer {
+            ctx,
+            kernels,
+            net,
+            data: test.select(ctx, kernels, &indices)?,
+            labels: test.labels_of(&indices),
+            batch,
+        })
+    }
+
+    pub fn evaluate(&self) -> Result<Evaluation, GpuError> {
+        let s = Scoring::new(&self.data, 0, &self.labels, true);
+        let mut e = score(self.ctx, self.kernels, &self.net, self.batch, &s)?;
+        Ok(e.swap_remove(0))
     }
 }
 

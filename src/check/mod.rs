@@ -16,8 +16,116 @@ use crate::gpu::{Context, DataBuffers, GpuError, Kernels, MatmulVariant, ModelBu
 use serde::Serialize;
 use std::borrow::Cow;
 
-/// One comparison: what ran, the worst errors, the tolerance, and whether every element
-/// was within it.
+/// One element of a comparison: where, what the GPU gave, what the CPU gave, and what
+/// difference was allowed there.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Element {
+    pub index: usize,
+    pub got: f32,
+    pub want: f32,
+    pub tolerance: f32,
+}
+
+/// How many mismatches a comparison keeps to show.
+const SHOWN: usize = 5;
+
+/// `got` held to `want` element by element, |got - want| <= tol(i, want) (NaN fails): the
+/// one comparison of the checks, `mlp-gpu check` and the tests. It keeps the worst element
+/// (furthest past its tolerance, or nearest to it when all pass) and the first mismatches.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub len: (usize, usize),
+    pub max_abs_error: f64,
+    pub max_rel_error: f64,
+    pub worst: Option<Element>,
+    pub mismatches: Vec<Element>,
+    /// Elements outside their tolerance, all of them.
+    pub failed: usize,
+}
+
+impl Comparison {
+    pub fn new(got: &[f32], want: &[f32], tol: impl Fn(usize, f32) -> f32) -> Self {
+        let mut c = Comparison {
+            len: (got.len(), want.len()),
+            max_abs_error: 0.0,
+            max_rel_error: 0.0,
+            worst: None,
+            mismatches: Vec::new(),
+            failed: 0,
+        };
+        let mut worst_excess = f64::NEG_INFINITY;
+        for (index, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let tolerance = tol(index, w);
+            let err = (g - w).abs();
+            let e = Element {
+                index,
+                got: g,
+                want: w,
+                tolerance,
+            };
+            let err = if err.is_nan() {
+                f64::INFINITY
+            } else {
+                f64::from(err)
+            };
+            let within = (g - w).abs() <= tolerance; // false for NaN
+            if !within {
+                c.failed += 1;
+                if c.mismatches.len() < SHOWN {
+                    c.mismatches.push(e);
+                }
+            }
+            // how far past its tolerance (1 = at it), the exact difference where none is allowed
+            let excess = if tolerance > 0.0 {
+                err / f64::from(tolerance)
+            } else {
+                err
+            };
+            if excess > worst_excess {
+                worst_excess = excess;
+                c.worst = Some(e);
+            }
+            c.max_abs_error = c.max_abs_error.max(err);
+            let scale = f64::from(w.abs()).max(f64::from(f32::MIN_POSITIVE));
+            c.max_rel_error = c.max_rel_error.max(err / scale);
+        }
+        c
+    }
+
+    /// Every element within its tolerance, and as many as wanted.
+    pub fn pass(&self) -> bool {
+        self.failed == 0 && self.len.0 == self.len.1
+    }
+
+    /// What went wrong, in one paragraph: how many differ, the worst, the first few.
+    pub fn describe(&self) -> String {
+        if self.len.0 != self.len.1 {
+            return format!("{} elements where {} were wanted", self.len.0, self.len.1);
+        }
+        let show = |e: &Element| {
+            format!(
+                "[{}] got {:e} want {:e} (|diff| {:e}, allowed {:e})",
+                e.index,
+                e.got,
+                e.want,
+                (e.got - e.want).abs(),
+                e.tolerance
+            )
+        };
+        let mut text = format!("{} of {} elements differ", self.failed, self.len.1);
+        if let Some(w) = &self.worst {
+            text.push_str(&format!("; worst {}", show(w)));
+        }
+        if !self.mismatches.is_empty() {
+            let first: Vec<String> = self.mismatches.iter().map(show).collect();
+            text.push_str(&format!("; first: {}", first.join(", ")));
+        }
+        text
+    }
+}
+
+/// One check as `mlp-gpu check` shows it: what ran, the worst errors, the tolerance,
+/// whether every element was within it, and the worst element and first mismatches.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub op: String,
@@ -27,6 +135,17 @@ pub struct Row {
     pub max_rel_error: f64,
     pub tolerance: String,
     pub pass: bool,
+    pub worst: Option<Element>,
+    pub mismatches: Vec<Element>,
+}
+
+impl Row {
+    /// The worst element as a table cell: "[i] got g want w".
+    pub fn worst_text(&self) -> String {
+        self.worst.map_or("–".into(), |e| {
+            format!("[{}] {:.6e} vs {:.6e}", e.index, e.got, e.want)
+        })
+    }
 }
 
 /// Compares `got` with `want` element by element against atol + rtol |want|. NaN fails.
@@ -63,26 +182,17 @@ pub fn within(
     tolerance: String,
 ) -> Row {
     let got = skewed(op, got);
-    let (mut max_abs, mut max_rel, mut pass) = (0.0f64, 0.0f64, got.len() == want.len());
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g - w).abs();
-        pass &= err <= tol(i, w); // false for NaN too
-        let err = if err.is_nan() {
-            f64::INFINITY
-        } else {
-            f64::from(err)
-        };
-        max_abs = max_abs.max(err);
-        max_rel = max_rel.max(err / f64::from(w.abs()).max(f64::from(f32::MIN_POSITIVE)));
-    }
+    let c = Comparison::new(&got, want, tol);
     Row {
         op: op.into(),
         variant: variant.into(),
         shape,
-        max_abs_error: max_abs,
-        max_rel_error: max_rel,
+        max_abs_error: c.max_abs_error,
+        max_rel_error: c.max_rel_error,
         tolerance,
-        pass,
+        pass: c.pass(),
+        worst: c.worst,
+        mismatches: c.mismatches,
     }
 }
 

@@ -417,8 +417,12 @@ impl GpuNetwork {
             .collect())
     }
 
-    /// Replaces member `m`'s parameters and state (for resuming and loading a model).
-    pub fn write(&self, ctx: &Context, m: usize, params: &[f32], state: &[f32]) {
+    /// Member `m` set to `params` and the saved part of its state (`StateLayout::saved`:
+    /// moments and batch-norm statistics, as a checkpoint or model file keeps them), the
+    /// rest of its state fresh: for resuming a run and loading a model.
+    pub fn restore(&self, ctx: &Context, m: usize, params: &[f32], saved: &[f32]) {
+        let mut state = self.state.init(&self.params);
+        state[self.state.saved()].copy_from_slice(saved);
         let (p, s) = (m * self.pack.params as usize, m * self.pack.state as usize);
         let q = &ctx.queue;
         q.write_buffer(
@@ -429,7 +433,28 @@ impl GpuNetwork {
         q.write_buffer(
             &self.buffers.state,
             4 * s as u64,
-            bytemuck::cast_slice(state),
+            bytemuck::cast_slice(&state),
         );
+    }
+
+    /// A copy of member 0's loss slots of `steps`, encoded into `encoder`: for a progress
+    /// report read as the GPU finishes them.
+    pub fn copy_slots(
+        &self,
+        ctx: &Context,
+        encoder: &mut wgpu::CommandEncoder,
+        steps: std::ops::Range<usize>,
+    ) -> wgpu::Buffer {
+        let (buffer, first, _) = self.slots_region(0, steps.start);
+        let from = first + 2 * steps.start;
+        let words = 2 * steps.len();
+        let copy = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("progress"),
+            size: 4 * words as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(buffer, 4 * from as u64, &copy, 0, 4 * words as u64);
+        copy
     }
 }

@@ -568,7 +568,7 @@ fn diverging_run_reports_diverged_and_exits_zero() {
 #[test]
 fn help_states_the_defaults_of_train_config() {
     let help = run_ok(bin().args(["train", "--help"]));
-    let d = mlp_gpu::train::TrainConfig::default();
+    let d = mlp_gpu::config::TrainConfig::default();
     let hidden: Vec<String> = d.hidden.iter().map(|h| h.to_string()).collect();
     let stated = [
         ("--hidden", hidden.join(",")),
@@ -726,14 +726,18 @@ fn check_passes_on_the_test_adapter_and_fails_naming_a_skewed_kernel() {
             [
                 "max_abs_error",
                 "max_rel_error",
+                "mismatches",
                 "op",
                 "pass",
                 "shape",
                 "tolerance",
-                "variant"
-            ]
+                "variant",
+                "worst"
+            ],
+            "the documented keys, and the worst element and first mismatches"
         );
         assert_eq!(row["pass"], true, "{row}");
+        assert_eq!(row["mismatches"], serde_json::json!([]), "{row}");
     }
     let ops: std::collections::BTreeSet<&str> = checks
         .iter()
@@ -767,5 +771,18 @@ fn check_passes_on_the_test_adapter_and_fails_naming_a_skewed_kernel() {
             .unwrap()
             .starts_with("linear_backward_weight");
         assert_eq!(row["pass"], !skewed, "{row}");
+        if skewed {
+            // the worst element named with both values, and the first mismatches
+            let worst = &row["worst"];
+            let (got, want) = (
+                worst["got"].as_f64().unwrap(),
+                worst["want"].as_f64().unwrap(),
+            );
+            assert!(
+                (got - want).abs() > worst["tolerance"].as_f64().unwrap(),
+                "{row}"
+            );
+            assert!(!row["mismatches"].as_array().unwrap().is_empty(), "{row}");
+        }
     }
 }

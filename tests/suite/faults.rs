@@ -47,7 +47,13 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut m: serde_json::Value = serde_json::from_str(l).unwrap();
             let o = m.as_object_mut().unwrap();
-            for timing in ["epoch_seconds", "eval_seconds", "samples_per_second"] {
+            let timings = [
+                "epoch_seconds",
+                "eval_seconds",
+                "samples_per_second",
+                "pack_epoch_seconds",
+            ];
+            for timing in timings {
                 o.remove(timing);
             }
             m
@@ -225,6 +231,48 @@ fn two_trains_into_one_folder_at_once_one_trains_and_the_other_is_refused() {
     let alone = tmp.path().join("alone");
     run_ok(bin().args(with_seed(&alone, seed)));
     assert_same_run(&alone, &dir);
+}
+
+/// A `run.lock` that is a symbolic or hard link to a file outside the folder is refused
+/// with one line naming it, and the file it points at is left as it was; a link left where
+/// a result file's temporary copy goes is replaced, never written through.
+#[test]
+fn links_in_a_run_folder_are_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(tmp.path());
+    let victim = tmp.path().join("victim.txt");
+    let precious = "the user's own words\n";
+    let make_link = |dir: &Path, name: &str, hard: bool| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(&victim, precious).unwrap();
+        if hard {
+            std::fs::hard_link(&victim, dir.join(name)).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+        }
+    };
+    for hard in [false, true] {
+        let dir = tmp.path().join(format!("lock-hard-{hard}"));
+        make_link(&dir, "run.lock", hard);
+        let a = args(&data, &dir, 1);
+        let stderr = run_err(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(
+            errors[0].contains(&dir.join("run.lock").display().to_string())
+                && errors[0].contains("not a regular file"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), precious);
+    }
+    for hard in [false, true] {
+        let dir = tmp.path().join(format!("tmp-hard-{hard}"));
+        make_link(&dir, "config.json.tmp", hard);
+        run_ok(bin().args(args(&data, &dir, 1)).arg("--quiet"));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), precious);
+        assert!(json(&dir.join("config.json")).get("seed").is_some());
+        assert!(!dir.join("config.json.tmp").exists());
+    }
 }
 
 /// Runs `train` with a fault injected; returns stderr after checking it failed cleanly.

@@ -80,7 +80,7 @@ impl Fixture {
     }
 
     fn f32s(&self, name: &str) -> Vec<f32> {
-        mlp_gpu::output::f32s(self.bytes(name))
+        mlp_gpu::rundir::model_file::f32s(self.bytes(name))
     }
 
     fn spec(&self, c: &Case) -> Spec {
@@ -348,7 +348,7 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
     t.params = net.read_params(ctx(), 0).unwrap();
     t.state = net.read_state(ctx(), 0).unwrap();
     let (params, state) = f.final_state(c);
-    net.write(ctx(), 0, &params, &state);
+    net.restore(ctx(), 0, &params, &state[net.state.saved()]);
     run(&net.buffers, &d, |p| {
         net.encode_eval_batch(k, p, 0, rows, 0, 0, false)
     });

@@ -25,6 +25,14 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// A toy dataset of 600 training and 50 test images in `tmp`/data.
+fn toy_data(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_dataset(&data, 600, 50);
+    data
+}
+
 /// A tiny sweep of 4 runs: 2 optimizers x 2 learning rates.
 fn sweep_args(data: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
@@ -323,9 +331,7 @@ fn untimed_results(dir: &Path) -> Vec<String> {
 #[test]
 fn two_shards_at_once_under_gnu_parallel_equal_the_sweep_unsharded() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_dataset(&data, 600, 50);
+    let data = toy_data(tmp.path());
     let (sharded, whole) = (tmp.path().join("sharded"), tmp.path().join("whole"));
     let mut shard = vec![
         "--will-cite".into(),
@@ -484,6 +490,91 @@ fn report_from_hand_made_files_has_the_cells_and_valid_figures() {
     let csv = std::fs::read_to_string(root.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 24 + 4 + 2);
     assert!(csv.starts_with("run,optimizer,lr,"));
+    // folders written before runs recorded their pack: each trained alone
+    assert!(
+        md.contains("| SGD 0.1 | 512 | 2.000 | 1 | test adapter |"),
+        "{md}"
+    );
+    grid_shades_each_optimizer(&figures.join("2_grid.svg"));
+    key_clear_of_the_bars(&figures.join("5_epoch_time.svg"));
+}
+
+fn svg_attr(n: &roxmltree::Node, name: &str) -> f64 {
+    n.attribute(name).unwrap().parse().unwrap()
+}
+
+/// Hue and lightness of "#RRGGBB".
+fn hue_lightness(hex: &str) -> (f64, f64) {
+    let c: Vec<f64> = (0..3)
+        .map(|i| u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).unwrap() as f64 / 255.0)
+        .collect();
+    let (max, min) = (
+        c.iter().cloned().fold(0.0, f64::max),
+        c.iter().cloned().fold(1.0, f64::min),
+    );
+    let d = max - min;
+    let h = if d == 0.0 {
+        0.0
+    } else if max == c[0] {
+        ((c[1] - c[2]) / d).rem_euclid(6.0)
+    } else if max == c[1] {
+        (c[2] - c[0]) / d + 2.0
+    } else {
+        (c[0] - c[1]) / d + 4.0
+    };
+    (h / 6.0, (max + min) / 2.0)
+}
+
+/// The grid figure's 12 lines, in Table 1's order: one hue per optimizer, its learning rates
+/// shades of it from dark (0.1) to light (0.005).
+fn grid_shades_each_optimizer(svg: &Path) {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let strokes: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+        .map(|n| n.attribute("stroke").unwrap())
+        .filter(|s| *s != "#000000")
+        .collect();
+    assert_eq!(strokes.len(), 12, "{strokes:?}");
+    let hl: Vec<(f64, f64)> = strokes.iter().map(|s| hue_lightness(s)).collect();
+    for (o, rates) in hl.chunks(4).enumerate() {
+        for w in rates.windows(2) {
+            assert!(
+                (w[0].0 - w[1].0).abs() < 0.02,
+                "optimizer {o}: one hue: {strokes:?}"
+            );
+            assert!(
+                w[0].1 < w[1].1,
+                "optimizer {o}: darker to lighter: {strokes:?}"
+            );
+        }
+    }
+    for (a, b) in [(0, 4), (0, 8), (4, 8)] {
+        let gap = (hl[a].0 - hl[b].0).abs();
+        assert!(
+            gap.min(1.0 - gap) > 0.1,
+            "optimizers differ in hue: {strokes:?}"
+        );
+    }
+}
+
+/// The epoch-time figure's key lies below its bars: its swatch (the last rectangle of the
+/// bars' colour) starts below where every bar ends.
+fn key_clear_of_the_bars(svg: &Path) {
+    let text = std::fs::read_to_string(svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let background = doc.descendants().find(|n| n.has_tag_name("rect")).unwrap();
+    let mut rects: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && *n != background)
+        .collect();
+    assert!(rects.len() > 1, "bars and a key");
+    let key = rects.pop().unwrap();
+    for bar in &rects {
+        let bottom = svg_attr(bar, "y") + svg_attr(bar, "height");
+        assert!(bottom < svg_attr(&key, "y"), "a bar reaches the key");
+    }
 }
 
 #[test]
@@ -507,11 +598,14 @@ fn ctrl_c_stops_a_sweep_and_rerunning_it_finishes_the_set() {
 }
 
 /// A run's files with the timings taken out: metrics.jsonl and summary.json without their
-/// seconds, checkpoint and model as they are.
+/// seconds and the size of the pack the run trained in (which is what differs between a
+/// pack's runs and the same runs alone), checkpoint and model as they are.
 fn untimed(run: &Path) -> Vec<String> {
     let json = |v: &mut serde_json::Value| {
         if let Some(o) = v.as_object_mut() {
-            o.retain(|k, _| !k.contains("seconds") && k != "samples_per_second");
+            o.retain(|k, _| {
+                !k.contains("seconds") && k != "samples_per_second" && k != "pack_size"
+            });
         }
         v.to_string()
     };
@@ -538,9 +632,7 @@ fn untimed(run: &Path) -> Vec<String> {
 #[test]
 fn packed_sweep_runs_equal_the_runs_trained_one_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_dataset(&data, 600, 50);
+    let data = toy_data(tmp.path());
     let sweep = |out: &str, extra: &[&str]| {
         let (_, stderr) = run_ok_both(bin().args(sweep_args(&data, &tmp.path().join(out), extra)));
         (tmp.path().join(out), stderr)
@@ -556,6 +648,103 @@ fn packed_sweep_runs_equal_the_runs_trained_one_at_a_time() {
         assert_eq!(untimed(&packed.join(run)), want, "{run}");
         assert_eq!(untimed(&split.join(run)), want, "{run}");
     }
+    // each run records its pack's size and time and its share of it
+    for (dir, packs) in [
+        (&alone, [1, 1, 1, 1]),
+        (&packed, [4; 4]),
+        (&split, [3, 3, 3, 1]),
+    ] {
+        for (run, pack) in RUNS.iter().zip(packs) {
+            pack_timings_add_up(&dir.join(run), pack, 500);
+        }
+    }
+}
+
+/// Every epoch of `run` records pack size `pack`, the pack's time, this run's share of it,
+/// and the pack's throughput over `images` training images per run; the summary the same.
+fn pack_timings_add_up(run: &Path, pack: usize, images: usize) {
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+    let mut pack_times = Vec::new();
+    for line in metrics.lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k}: {m}"));
+        assert_eq!(m["pack_size"], pack, "{}: {m}", run.display());
+        let wall = f("pack_epoch_seconds");
+        assert!(wall > 0.0, "{m}");
+        assert!(close(f("epoch_seconds"), wall / pack as f64), "{m}");
+        assert!(
+            close(f("samples_per_second"), (pack * images) as f64 / wall),
+            "{m}"
+        );
+        pack_times.push(wall);
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["pack_size"], pack, "{s}");
+    let mean = pack_times.iter().sum::<f64>() / pack_times.len() as f64;
+    assert!(
+        close(s["mean_pack_epoch_seconds"].as_f64().unwrap(), mean),
+        "{s}"
+    );
+    assert!(
+        close(
+            s["mean_epoch_seconds"].as_f64().unwrap(),
+            mean / pack as f64
+        ),
+        "{s}"
+    );
+}
+
+/// Off a terminal a pack says one line per epoch on stderr: how many of its runs train on,
+/// the best validation accuracy, its time and each run's share; `--quiet` silences it.
+#[test]
+fn a_pack_says_a_line_per_epoch_and_quiet_silences_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = toy_data(tmp.path());
+    let (_, log) = run_ok_both(bin().args(sweep_args(&data, &tmp.path().join("a"), &[])));
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("epoch")).collect();
+    assert_eq!(lines.len(), 2, "one line per epoch of the pack: {log}");
+    for (e, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!(
+                "epoch {:>3}/2  4 runs: 4 training; best val acc ",
+                e + 1
+            )) && line.contains(" s per run)"),
+            "{line}"
+        );
+    }
+    let quiet = sweep_args(&data, &tmp.path().join("b"), &["--quiet"]);
+    let (_, log) = run_ok_both(bin().args(quiet));
+    assert!(
+        log.lines().all(|l| l.starts_with("notice:")),
+        "--quiet says no progress: {log}"
+    );
+}
+
+/// On a terminal (here a pseudo-terminal from script(1)) a pack draws its progress bar: the
+/// epoch, the steps and the pack's state.
+#[test]
+fn a_pack_draws_a_progress_bar_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = toy_data(tmp.path());
+    let args = sweep_args(&data, &tmp.path().join("a"), &[]);
+    let mut line = String::from(env!("CARGO_BIN_EXE_mlp-gpu"));
+    for a in &args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let o = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .expect("script(1) runs (bsdutils)");
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{screen}");
+    assert!(
+        screen.contains("epoch 1/2 ")
+            && screen.contains(" steps [")
+            && screen.contains("4 runs: 4 training"),
+        "{screen}"
+    );
 }
 
 /// Stops a packed sweep of the four runs with `signal` once the pack has finished an

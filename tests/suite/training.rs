@@ -1,12 +1,13 @@
 //! The epoch loop: chunked submits change nothing, and the benchmark reports its keys.
 
 use crate::common::ctx;
+use mlp_gpu::config::TrainConfig;
 use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::rng::Rng;
-use mlp_gpu::train::{Dataset, TrainConfig, Trainer};
+use mlp_gpu::train::{Dataset, Trainer};
 
 fn images(n: usize, seed: u64) -> Images {
     let mut rng = Rng::new(seed);
@@ -61,7 +62,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
     let mut results = Vec::new();
     for chunk in [mlp_gpu::train::CHUNK_STEPS, 1] {
         let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
-        t.chunk_steps = chunk;
+        t.set_chunk_steps(chunk);
         let mut losses = Vec::new();
         for epoch in 0..2 {
             let (loss, counts) = t.train_epoch(epoch, None).unwrap();
@@ -71,8 +72,8 @@ fn chunked_epoch_equals_step_by_step_epoch() {
         }
         results.push((
             losses,
-            t.net.read_params(ctx(), 0).unwrap(),
-            t.net.read_state(ctx(), 0).unwrap(),
+            t.network().read_params(ctx(), 0).unwrap(),
+            t.network().read_state(ctx(), 0).unwrap(),
         ));
     }
     assert!(results[0].0.iter().flatten().all(|l| l.is_finite()));
@@ -86,7 +87,7 @@ fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
     let k = Kernels::new(ctx()).unwrap();
     let (data, split) = (data(&k), split());
     let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
-    t.chunk_steps = 16;
+    t.set_chunk_steps(16);
     let seen = std::cell::RefCell::new(Vec::new());
     let report = |steps: usize, loss: f64| seen.borrow_mut().push((steps, loss));
     let (losses, counts) = t.train_epoch(0, Some(&report)).unwrap();
@@ -118,7 +119,7 @@ fn a_step_dispatches_each_stage_of_the_plan_once() {
         };
         let mut t = Trainer::new(ctx(), &k, &data, c, &split).unwrap();
         let (_, counts) = t.train_epoch(0, None).unwrap();
-        let stages = t.net.plan.train.len();
+        let stages = t.network().plan.train.len();
         // gather, loss, update, and per layer: forward, backward weight, backward data but
         // for the first; with batch norm, four more per hidden layer
         let layers = hidden.len() + 1;
@@ -158,7 +159,7 @@ fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
         }
         let (val, test) = (a.evaluate(false).unwrap(), a.evaluate(true).unwrap());
         let (loss, _) = a.train_epoch(1, None).unwrap();
-        (val, test, loss, a.net.read_params(ctx(), 0).unwrap())
+        (val, test, loss, a.network().read_params(ctx(), 0).unwrap())
     };
     assert_eq!(run(false), run(true));
 }
@@ -199,7 +200,7 @@ type Trained = (
 fn train_one_epoch(mut t: Trainer) -> Trained {
     let (l, counts) = t.train_epoch(0, None).unwrap();
     let (val, test) = (t.evaluate(false).unwrap(), t.evaluate(true).unwrap());
-    let weights = t.net.read_members(ctx()).unwrap();
+    let weights = t.network().read_members(ctx()).unwrap();
     (vec![l], val, test, weights, counts.dispatches)
 }
 

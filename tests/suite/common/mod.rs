@@ -131,41 +131,13 @@ pub fn read_f32(buffer: &wgpu::Buffer, offset: usize, len: usize) -> Vec<f32> {
 }
 
 /// Passes when every |got - want| <= atol + rtol |want|; otherwise fails naming the worst
-/// element and the first mismatches with both values.
+/// element and the first mismatches with both values (`check::Comparison`, what `mlp-gpu
+/// check` reports too).
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = (0usize, 0.0f32);
-    let mut bad = Vec::new();
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g - w).abs();
-        let tol = atol + rtol * w.abs();
-        let within = err <= tol; // false for NaN too
-        if !within {
-            let excess = if tol > 0.0 { err / tol } else { f32::INFINITY };
-            if bad.len() < 10 {
-                bad.push(format!("  [{i}] got {g:e} want {w:e} (|diff| {err:e})"));
-            }
-            if excess > worst.1 || excess.is_nan() || bad.len() == 1 {
-                worst = (
-                    i,
-                    if excess.is_nan() {
-                        f32::INFINITY
-                    } else {
-                        excess
-                    },
-                );
-            }
-        }
-    }
-    if !bad.is_empty() {
-        let (i, x) = worst;
-        panic!(
-            "{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}); worst [{i}] got {:e} want {:e} ({x:.1}x the tolerance); first:\n{}",
-            got.iter().zip(want).filter(|(g, w)| (*g - *w).abs() <= atol + rtol * w.abs()).count().abs_diff(got.len()),
-            got.len(),
-            got[i],
-            want[i],
-            bad.join("\n")
-        );
-    }
+    let c = check::Comparison::new(got, want, |_, w| atol + rtol * w.abs());
+    assert!(
+        c.pass(),
+        "{what} (atol {atol:e}, rtol {rtol:e}): {}",
+        c.describe()
+    );
 }

@@ -3,8 +3,8 @@
 //! shuffle follows from (seed, epoch) and dropout masks from (seed, step), so the position
 //! is the number of epochs and steps done.
 
-use crate::output::{write_atomic, OutputError};
-use crate::train::EpochMetrics;
+use super::atomic::write_atomic;
+use super::{EpochMetrics, FolderError};
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,7 +22,7 @@ pub struct Checkpoint {
     pub metrics: Vec<EpochMetrics>,
 }
 
-pub fn save(path: &Path, c: &Checkpoint) -> Result<(), OutputError> {
+pub fn save(path: &Path, c: &Checkpoint) -> Result<(), FolderError> {
     let metrics: Vec<String> = c
         .metrics
         .iter()
@@ -44,14 +44,14 @@ pub fn save(path: &Path, c: &Checkpoint) -> Result<(), OutputError> {
 }
 
 /// The checkpoint at `path` if there is one, checked against the run's sizes.
-pub fn load(path: &Path, params: usize, state: usize) -> Result<Option<Checkpoint>, OutputError> {
+pub fn load(path: &Path, params: usize, state: usize) -> Result<Option<Checkpoint>, FolderError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(OutputError::model(path, format!("cannot read: {e}"))),
+        Err(e) => return Err(FolderError::invalid(path, format!("cannot read: {e}"))),
     };
     let bad = |problem: &str| {
-        OutputError::model(path, format!("{problem}; delete it to start the run over"))
+        FolderError::invalid(path, format!("{problem}; delete it to start the run over"))
     };
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(&format!("not a valid checkpoint: {e}")))?;
@@ -75,7 +75,7 @@ pub fn load(path: &Path, params: usize, state: usize) -> Result<Option<Checkpoin
                 "tensor {name} does not fit this run's network; it is from another"
             )));
         }
-        Ok(crate::output::f32s(t.data()))
+        Ok(super::model_file::f32s(t.data()))
     };
     let metrics: Vec<EpochMetrics> = meta
         .get("metrics")

@@ -4,12 +4,15 @@
 //! the process ends, however it ends, so a killed run never leaves its folder blocked. The
 //! file holds the holder's pid, for the message a second process prints; it stays after the
 //! run, harmless.
+//!
+//! The lock file is opened without following a symbolic link and must be a regular file
+//! with no other name (no hard link): the pid is written into it, and mlp-gpu writes nothing
+//! into a file reachable from outside the folder.
 
+use super::LOCK;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-
-pub const LOCK: &str = "run.lock";
 
 /// A run folder this process holds; the lock ends when this is dropped.
 #[derive(Debug)]
@@ -22,6 +25,8 @@ pub struct RunDir {
 pub enum LockError {
     #[error("{}: in use by another mlp-gpu process{}; wait for it to end, or use another folder", .dir.display(), holder(*.pid))]
     Held { dir: PathBuf, pid: Option<u32> },
+    #[error("{}: not a regular file of this folder (a symbolic link, a hard link or another kind of file); mlp-gpu writes its pid there and will not write through it: remove it", .path.display())]
+    NotRegular { path: PathBuf },
     #[error("{}: cannot lock {LOCK}: {source}", .dir.display())]
     Io {
         dir: PathBuf,
@@ -33,20 +38,52 @@ fn holder(pid: Option<u32>) -> String {
     pid.map_or(String::new(), |p| format!(" (pid {p})"))
 }
 
+/// Opens (creating if needed) `path` for reading and writing without following a symbolic
+/// link in its last component.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Whether `file` is a regular file with one name, so that writing it changes nothing
+/// outside the folder.
+fn only_here(file: &File) -> std::io::Result<bool> {
+    let meta = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(meta.file_type().is_file())
+}
+
 impl RunDir {
     /// Locks the existing folder `dir` for this process, or says who holds it, at once.
     pub fn claim(dir: &Path) -> Result<RunDir, LockError> {
+        let path = dir.join(LOCK);
         let io = |source| LockError::Io {
             dir: dir.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(LOCK))
-            .map_err(io)?;
+        let not_regular = || LockError::NotRegular { path: path.clone() };
+        let mut file = match open_no_follow(&path) {
+            Ok(f) => f,
+            // ELOOP: the name is a symbolic link (O_NOFOLLOW)
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+            Err(e) => return Err(io(e)),
+        };
+        if !only_here(&file).map_err(io)? {
+            return Err(not_regular());
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

@@ -1,0 +1,106 @@
+//! model.safetensors: the trained network with PyTorch `nn.Sequential` state_dict names.
+
+use super::FolderError;
+use crate::model::{state_dict, Home, NamedTensor, ParamLayout, StateLayout};
+use safetensors::tensor::{Dtype, TensorView};
+use std::path::Path;
+
+/// The model as safetensors bytes.
+pub fn model_bytes(
+    layout: &ParamLayout,
+    state: &StateLayout,
+    dropout: bool,
+    params: &[f32],
+    st: &[f32],
+    batches: i64,
+) -> Vec<u8> {
+    let tracked = batches.to_le_bytes();
+    let data: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = state_dict(layout, state, dropout)
+        .into_iter()
+        .map(|t| {
+            let (bytes, dtype) = match t.home {
+                Home::Steps => (tracked.to_vec(), Dtype::I64),
+                Home::Params => (
+                    bytemuck::cast_slice(&params[t.range()]).to_vec(),
+                    Dtype::F32,
+                ),
+                Home::State => (bytemuck::cast_slice(&st[t.range()]).to_vec(), Dtype::F32),
+            };
+            (t.name, bytes, t.shape, dtype)
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = data
+        .iter()
+        .map(|(name, bytes, shape, dtype)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), bytes).expect("sizes agree"),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).expect("tensors serialise")
+}
+
+/// The little-endian f32 values of a safetensors F32 tensor's bytes.
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
+/// Parameters and state (running statistics) from a model file made for this layout.
+pub fn load_model(
+    path: &Path,
+    layout: &ParamLayout,
+    state: &StateLayout,
+    dropout: bool,
+) -> Result<(Vec<f32>, Vec<f32>), FolderError> {
+    let fail = |problem: String| FolderError::invalid(path, problem);
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
+    let mut params = vec![0.0f32; layout.len];
+    let mut st = state.init(layout);
+    let names = state_dict(layout, state, dropout);
+    if file.len() != names.len() {
+        return Err(fail(format!(
+            "holds {} tensors but config.json describes a network with {}",
+            file.len(),
+            names.len()
+        )));
+    }
+    for NamedTensor {
+        name,
+        shape,
+        home,
+        at,
+    } in names
+    {
+        let t = file.tensor(&name).map_err(|_| {
+            fail(format!(
+                "has no tensor {name}; config.json and the weights are from different networks"
+            ))
+        })?;
+        if t.shape() != shape.as_slice() {
+            return Err(fail(format!(
+                "tensor {name} has shape {:?}, the config needs {shape:?}",
+                t.shape()
+            )));
+        }
+        let dst = match home {
+            Home::Steps => continue,
+            Home::Params => &mut params,
+            Home::State => &mut st,
+        };
+        if t.dtype() != Dtype::F32 {
+            return Err(fail(format!(
+                "tensor {name} is {:?}, expected F32",
+                t.dtype()
+            )));
+        }
+        let values = f32s(t.data());
+        dst[at..at + values.len()].copy_from_slice(&values);
+    }
+    Ok((params, st))
+}
