@@ -9,7 +9,7 @@
 # libegl-mesa0 and libgl1-mesa-dri (llvmpipe's GL, the second backend the tests run on).
 #
 # On Debian 12, whose lavapipe (Mesa 22.3.6) runs mlp-gpu's epochs about 1.6x slower than a
-# current one (BENCHMARKS.md), mesa-vulkan-drivers and the libdrm2 it needs come from
+# current one (docs/benchmarks-history.md), mesa-vulkan-drivers and the libdrm2 it needs come from
 # bookworm-backports, enabled through a sources file of its own that reuses the Debian
 # mirror the system already uses. MLP_GPU_SYSTEM_MESA=1 keeps the distribution's driver;
 # other systems always get the distribution's package. If only that upgrade fails (no

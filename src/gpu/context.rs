@@ -31,7 +31,7 @@ pub enum GpuError {
 }
 
 /// The oldest Mesa whose lavapipe is taken as current (scripts/deps.sh's MESA_MIN): Mesa 22's
-/// runs mlp-gpu's epochs about 1.6x slower than Mesa 25's (BENCHMARKS.md).
+/// runs mlp-gpu's epochs about 1.6x slower than Mesa 25's (docs/benchmarks-history.md).
 pub const CURRENT_MESA: u32 = 24;
 
 /// The Mesa version of a lavapipe adapter older than `CURRENT_MESA`, from its driver name

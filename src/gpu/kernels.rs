@@ -191,7 +191,7 @@ impl Kernels {
                 // Without wgpu's guard against infinite loops: the guard's 64-bit counter
                 // in every loop kept NVIDIA's compiler from unrolling the matmul loops, so
                 // the register blocks went to local memory (forward product at batch 512
-                // on an H100: 0.25 ms a dispatch, 24x slower; BENCHMARKS.md). Bounds
+                // on an H100: 0.25 ms a dispatch, 24x slower; docs/benchmarks-history.md). Bounds
                 // checks stay on.
                 // SAFETY: every loop in shaders/ is a counting loop whose bound the host
                 // keeps far below u32::MAX (sizes are checked against the binding limits).

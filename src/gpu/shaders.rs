@@ -128,7 +128,7 @@ pub enum MatmulVariant {
     /// block8x8 with the subgroup forms (linear_subgroup.wgsl) in place of the vec4 forms:
     /// each of a workgroup's 8 lanes loads part of an operand and subgroup broadcasts share
     /// it, 8x fewer per-lane loads: for CPU adapters with subgroups of at least 8 lanes
-    /// (lavapipe: 1.5-3x the vec4 forms' GFLOP/s on Mesa 22 and 25, BENCHMARKS.md).
+    /// (lavapipe: 1.5-3x the vec4 forms' GFLOP/s on Mesa 22 and 25, docs/benchmarks-history.md).
     Subgroup8,
     /// Workgroups of 16x16 invocations share 64x64 tiles of C through workgroup memory
     /// (K in slices of 16), each invocation a 4x4 register block: for GPUs and layers
@@ -138,12 +138,12 @@ pub enum MatmulVariant {
     Tile32,
     /// 16x16 tiles, 16x4 invocations of 1x4: the most workgroups and the shortest chains,
     /// for GPUs at this network's sizes, where a step is a chain of small dispatches whose
-    /// latency, not arithmetic, sets the time (fastest on an H100, BENCHMARKS.md).
+    /// latency, not arithmetic, sets the time (fastest on an H100, docs/benchmarks-history.md).
     Tile16,
 }
 
 /// The K slice the tiled forms stage in workgroup memory. Slices of 64, with or without
-/// overlapping the next slice's loads, measured no faster on an H100 (BENCHMARKS.md).
+/// overlapping the next slice's loads, measured no faster on an H100 (docs/benchmarks-history.md).
 const TILE_K: u32 = 16;
 
 impl MatmulVariant {
