@@ -9,16 +9,17 @@
 //   3 state   optimizer moments (2 x params), batch-norm running and batch statistics,
 //             per-step loss/correct slots
 //   4 ints    u32: gathered labels of the batch, argmax predictions
-// Group 1, a dataset (read only, u32):
-//   0 pixels  images as u8, four to a u32, 784 bytes per image
-//   1 labels  labels as u8, four to a u32
-//   2 indices which image each batch row takes (the epoch's permutation)
+// Group 1, a data set (read only, u32):
+//   0 values  the samples' values, row-major: 8-bit, four to a u32, or f32 bits, one a word
+//   1 labels  each sample's class index
+//   2 indices the normalisation's per-input statistics (if it has them), then which sample
+//             each batch row takes (each pack member's epoch permutation, or the test set)
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> acts: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> state: array<f32>;
 @group(0) @binding(4) var<storage, read_write> ints: array<u32>;
-@group(1) @binding(0) var<storage, read> pixels: array<u32>;
+@group(1) @binding(0) var<storage, read> values: array<u32>;
 @group(1) @binding(1) var<storage, read> labels: array<u32>;
 @group(1) @binding(2) var<storage, read> indices: array<u32>;
 

@@ -1,7 +1,8 @@
 // cross_entropy.wgsl: fused, numerically stable softmax cross-entropy over a batch.
 //   cross_entropy  one workgroup of 256; invocation i takes rows i, i+256, ...
 //     logits acts[logits_off + r*C + c], labels ints[label_off + r]
-//     -> grad acts[grad_off + r*C + c] = (softmax - onehot) / rows   (if write_grad)
+//     -> out acts[out_off + r*C + c] = (softmax - onehot) / rows, the gradient of the mean
+//        loss (output 1), or softmax, the probabilities (output 2; 0: neither)
 //     -> ints[pred_off + r] = argmax (first maximum)
 //     -> state[slot_off] = sum of row losses, state[slot_off + 1] = correct count, summed
 //        by a fixed tree in workgroup memory (deterministic, no float atomics)
@@ -11,11 +12,11 @@ struct CrossEntropy {
     rows: u32,
     classes: u32,
     logits_off: u32,
-    grad_off: u32,
+    out_off: u32,
     label_off: u32,
     pred_off: u32,
     slot_off: u32,
-    write_grad: u32,
+    output: u32,
     // words from one pack member's region of acts, ints, state to the next
     acts_ms: u32,
     ints_ms: u32,
@@ -26,7 +27,7 @@ var<immediate> g: CrossEntropy;
 // This invocation's pack member's offsets, set by `enter` with its member (the grid's z).
 struct Offsets {
     logits: u32,
-    grad: u32,
+    out: u32,
     label: u32,
     pred: u32,
     slot: u32,
@@ -34,7 +35,7 @@ struct Offsets {
 var<private> base: Offsets;
 
 fn enter(member: u32) {
-    base = Offsets(g.logits_off + member * g.acts_ms, g.grad_off + member * g.acts_ms,
+    base = Offsets(g.logits_off + member * g.acts_ms, g.out_off + member * g.acts_ms,
         g.label_off + member * g.ints_ms, g.pred_off + member * g.ints_ms,
         g.slot_off + member * g.state_ms);
 }
@@ -68,10 +69,14 @@ fn cross_entropy(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_i
         loss += m + log(s) - acts[row + y];
         correct += select(0.0, 1.0, arg == y);
         ints[base.pred + r] = arg;
-        if (g.write_grad != 0u) {
+        if (g.output == 1u) {
             for (var c = 0u; c < g.classes; c++) {
                 let p = exp(acts[row + c] - m) / s;
-                acts[base.grad + r * g.classes + c] = (p - select(0.0, 1.0, c == y)) * inv_rows;
+                acts[base.out + r * g.classes + c] = (p - select(0.0, 1.0, c == y)) * inv_rows;
+            }
+        } else if (g.output == 2u) {
+            for (var c = 0u; c < g.classes; c++) {
+                acts[base.out + r * g.classes + c] = exp(acts[row + c] - m) / s;
             }
         }
     }

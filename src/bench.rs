@@ -8,7 +8,6 @@ use crate::optim::OptimizerKind;
 use crate::session::Session;
 use crate::train::Trainer;
 use serde::Serialize;
-use std::path::Path;
 use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize)]
@@ -53,7 +52,7 @@ pub struct BenchOptions<'a> {
     pub batch_sizes: &'a [usize],
     pub epochs: usize,
     pub subset: Option<usize>,
-    pub data: Option<&'a Path>,
+    pub load: &'a crate::data::LoadOptions,
     pub adapter: Option<&'a str>,
     /// The matmul variant, if not the adapter's default.
     pub variant: Option<MatmulVariant>,
@@ -72,7 +71,7 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
         )
         .into());
     }
-    let session = Session::open(o.data, o.adapter, o.variant)?;
+    let session = Session::open(o.load, o.adapter, o.variant)?;
     let ctx = &session.ctx;
     let profiled = if o.profile {
         let mut k = Kernels::new(ctx)?;
@@ -85,6 +84,7 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
     for &batch_size in o.batch_sizes {
         for (batch_norm, dropout) in [(false, 0.0), (true, 0.2)] {
             let c = TrainConfig {
+                val_size: crate::data::ValSize::DEFAULT.rows(session.train_rows()),
                 optimizer: OptimizerKind::Adam,
                 lr: 0.005,
                 epochs: o.epochs,
@@ -133,7 +133,7 @@ fn bench_case(
     let members = (0..pack as u64)
         .map(|seed| TrainConfig { seed, ..c.clone() })
         .collect();
-    let mut t = session.trainer(members)?;
+    let mut t = session.trainer(members, None)?;
     let mut times = Vec::new();
     let mut counts = Default::default();
     for epoch in 0..=epochs {
@@ -197,8 +197,8 @@ fn train_error(e: crate::train::TrainError) -> Error {
 /// One epoch with timestamps around every dispatch: GPU seconds per kernel.
 fn profile_epoch(s: &Session, k: &Kernels, c: &TrainConfig) -> Result<Vec<KernelTime>, Error> {
     let p = k.profiler.as_ref().expect("a profiling kernel set");
-    let split = s.split(&c.pack_shape())?;
-    let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), &split)?;
+    let shape = s.prepare(&c.pack_shape())?;
+    let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), &shape.split, &shape.norm)?;
     // A chunk's timestamps must fit one query set: two per dispatch, one dispatch per stage.
     let per_step = t.network().plan.train.len();
     t.set_chunk_steps(
@@ -263,14 +263,14 @@ pub fn matmul_products(
     s: LinearShape,
 ) -> Result<[f64; 3], Error> {
     use crate::gpu::immediates::Pack;
-    use crate::gpu::{DataBuffers, ModelBuffers};
+    use crate::gpu::ModelBuffers;
     use crate::ops::Activation;
     let k = Kernels::with_variant(ctx, variant)?;
     let (x, y) = (0, s.rows * s.inputs);
     let acts = y + s.rows * s.outputs;
     let params = vec![0.01f32; s.inputs * s.outputs + s.outputs];
     let m = ModelBuffers::new(ctx, &k.model_layout, &params, acts, &[0.0], 1)?;
-    let d = DataBuffers::new(ctx, &k.data_layout, &[0; 784], &[0], &[0])?;
+    let d = crate::check::no_data(ctx, &k)?;
     let flops = 2.0 * (s.rows * s.inputs * s.outputs) as f64;
     let mut out = [0.0; 3];
     for (p, o) in out.iter_mut().enumerate() {

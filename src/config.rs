@@ -1,7 +1,7 @@
 //! A run's settings (`TrainConfig`, saved as config.json), their one validation, and what the
 //! runs of one pack must share (`PackShape`).
 
-use crate::data::{Split, SplitSpec};
+use crate::data::{NormalizeMode, Split, SplitSpec};
 use crate::model::{Init, Spec};
 use crate::optim::{Hyper, OptimizerKind};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,9 @@ pub struct TrainConfig {
     pub val_size: usize,
     pub subset: Option<usize>,
     pub eval_subset: Option<usize>,
+    /// How inputs are normalised (fitted on the training split). Absent before 0.2: auto.
+    #[serde(default)]
+    pub normalize: NormalizeMode,
 }
 
 /// The defaults of every command: the study's baseline (SGD, lr 0.05) on the 784-200-200-200-10
@@ -63,6 +66,7 @@ impl Default for TrainConfig {
             val_size: 10_000,
             subset: None,
             eval_subset: None,
+            normalize: NormalizeMode::Auto,
         }
     }
 }
@@ -71,8 +75,15 @@ impl Default for TrainConfig {
 const MAX_HIDDEN: usize = 1 << 24;
 
 impl TrainConfig {
-    pub fn spec(&self) -> Spec {
-        Spec::new(self.hidden.clone(), self.batch_norm, self.dropout)
+    /// The network of these settings on data of `inputs` values and `classes` classes.
+    pub fn spec(&self, inputs: usize, classes: usize) -> Spec {
+        Spec::new(
+            inputs,
+            self.hidden.clone(),
+            classes,
+            self.batch_norm,
+            self.dropout,
+        )
     }
 
     pub fn hyper(&self) -> Hyper {
@@ -100,6 +111,7 @@ impl TrainConfig {
             batch_size: self.batch_size,
             epochs: self.epochs,
             split: self.split_spec(),
+            normalize: self.normalize,
         }
     }
 
@@ -157,8 +169,8 @@ impl TrainConfig {
 }
 
 /// What the runs of one pack share, so that they train in the same dispatches: the
-/// network's shape, batch norm, batch size, epochs and split. Sweeps group runs by it, the
-/// trainer holds its members to it.
+/// network's shape, batch norm, batch size, epochs, split and normalisation. Sweeps group
+/// runs by it, the trainer holds its members to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PackShape {
     pub hidden: Vec<usize>,
@@ -166,26 +178,22 @@ pub struct PackShape {
     pub batch_size: usize,
     pub epochs: usize,
     pub split: SplitSpec,
+    pub normalize: NormalizeMode,
 }
 
 impl PackShape {
-    /// The split of a training set of `train` and a test set of `test` images for these
-    /// runs, refused where a batch would not fit it.
+    /// The split of a training set of `train` and a test set of `test` rows for these
+    /// runs, refused where batch norm would meet a batch of one row. A batch larger than
+    /// the training set is the whole set (as PyTorch's DataLoader has it).
     pub fn split(&self, train: usize, test: usize) -> Result<Split, ConfigError> {
         let split = Split::new(train, test, self.split)?;
         let n = split.train_idx.len();
-        let b = self.batch_size;
-        if b > n {
-            return Err(ConfigError::new(
-                "--batch-size",
-                format!("--batch-size {b} is larger than the training set ({n} images); lower it"),
-            ));
-        }
+        let b = self.batch_size.min(n);
         // PyTorch refuses this too ("Expected more than 1 value per channel when training")
         if self.batch_norm && (b == 1 || n % b == 1) {
             return Err(ConfigError::new(
                 "--batch-norm",
-                format!("--batch-norm with --batch-size {b} leaves batches of one row ({n} training images): batch norm needs at least 2; change --batch-size (or --subset, --val-size)"),
+                format!("--batch-norm with --batch-size {b} leaves batches of one row ({n} training rows): batch norm needs at least 2; change --batch-size (or --subset, --val-size)"),
             ));
         }
         Ok(split)
@@ -193,11 +201,15 @@ impl PackShape {
 }
 
 /// One line naming a run's network and settings, for progress messages.
-pub fn describe(c: &TrainConfig) -> String {
-    let hidden: Vec<String> = c.hidden.iter().map(|h| h.to_string()).collect();
+pub fn describe(c: &TrainConfig, inputs: usize, classes: usize) -> String {
+    let sizes: Vec<String> = std::iter::once(inputs)
+        .chain(c.hidden.iter().copied())
+        .chain(std::iter::once(classes))
+        .map(|h| h.to_string())
+        .collect();
     format!(
-        "784-{}-10 {} lr {}{}{}, init {}",
-        hidden.join("-"),
+        "{} {} lr {}{}{}, init {}",
+        sizes.join("-"),
         c.optimizer.name(),
         c.lr,
         if c.batch_norm { ", batch norm" } else { "" },

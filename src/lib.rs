@@ -13,6 +13,7 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod output;
+pub mod predict;
 mod progress;
 pub mod reference;
 pub mod report;

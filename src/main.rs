@@ -3,12 +3,14 @@
 
 use clap::{Args, Parser, Subcommand};
 use mlp_gpu::config::{ConfigError, TrainConfig};
+use mlp_gpu::data;
+use mlp_gpu::data::{DataRecord, Format, LoadOptions, NormalizeMode, ValSize, TEST_SIZE};
 use mlp_gpu::error::Error;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::output;
 use mlp_gpu::run::{self, RunOptions};
-use mlp_gpu::rundir::{self, RunDir, SavedConfig, Status};
+use mlp_gpu::rundir::{self, DataSeen, RunDir, SavedConfig, Status};
 use mlp_gpu::session::Session;
 use mlp_gpu::sweep::{self, Grid, Shard};
 use std::io::Write as _;
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 #[command(
     name = "mlp-gpu",
     version,
-    about = "Train fully-connected networks on Fashion-MNIST in WGSL compute shaders (Vulkan, Metal, DX12)"
+    about = "Train fully-connected networks on your classification data (Fashion-MNIST by default) in WGSL compute shaders (Vulkan, Metal, DX12)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,22 +55,73 @@ enum Command {
     },
     /// Score a saved model on the test set.
     Eval(EvalArgs),
+    /// Predict the class of every row of INPUT with a trained model: CSV (or --json lines)
+    /// with each class's probability.
+    Predict(PredictArgs),
     /// Time training epochs of the default network (Adam, lr 0.005).
     Bench(BenchArgs),
 }
 
-/// Where the data and the device come from, and how much is said: every command that
-/// trains or scores.
+/// The device, and how much is said: every command that trains or scores.
 #[derive(Args)]
 struct Common {
-    #[arg(long)]
-    data: Option<PathBuf>,
     /// Adapter index or part of its name (see `mlp-gpu devices`).
     #[arg(long)]
     adapter: Option<String>,
     /// Only errors and results.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Where the data comes from and how to read it: every command that trains.
+#[derive(Args)]
+struct Source {
+    /// The data: a directory of IDX files, a CSV table (.csv, .csv.gz, .tsv), a NumPy .npz
+    /// or directory of .npy files, or a directory of PNG images by class [Fashion-MNIST].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Read --data as this format instead of telling it from the path.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// The test set, in the same format, when --data has none.
+    #[arg(long)]
+    test_data: Option<PathBuf>,
+    /// Fraction of each class held out as the test set when the data has none [0.2].
+    #[arg(allow_negative_numbers = true, long)]
+    test_size: Option<f64>,
+    /// A CSV's label column, by name or 0-based index [label, target, class or y; else the last].
+    #[arg(long)]
+    label_column: Option<String>,
+    /// The classes, in the order the model's outputs take them (labels not among them are
+    /// an error) [the training labels, sorted].
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<String>>,
+}
+
+impl Source {
+    /// How to read the data, holding out a test set by `split_seed` if it needs one.
+    fn load_options(&self, split_seed: u64) -> Result<LoadOptions, Error> {
+        let test_size = self.test_size.unwrap_or(TEST_SIZE);
+        if !(test_size > 0.0 && test_size < 1.0) {
+            let message = format!("--test-size {test_size}: give a fraction in (0, 1), e.g. 0.2");
+            return Err(ConfigError::new("--test-size", message).into());
+        }
+        Ok(LoadOptions {
+            path: self.data.clone(),
+            format: self.format,
+            test_data: self.test_data.clone(),
+            label_column: self.label_column.clone(),
+            classes: self.classes.clone(),
+            names: None,
+            test_size,
+            split_seed,
+        })
+    }
+
+    fn session(&self, split_seed: u64, c: &Common) -> Result<Session, Error> {
+        let o = self.load_options(split_seed)?;
+        Session::open(&o, c.adapter.as_deref(), None)
+    }
 }
 
 /// How much of the data a run trains and evaluates on.
@@ -118,14 +171,21 @@ struct Settings {
     /// Seed for initialisation, shuffling and dropout [0].
     #[arg(allow_negative_numbers = true, long, value_delimiter = ',')]
     seed: Vec<u64>,
-    /// Seed of the train/validation split [1234].
+    /// Seed of the train/validation split (and of a held-out test set) [1234].
     #[arg(allow_negative_numbers = true, long)]
     split_seed: Option<u64>,
-    /// Training images held out for validation [10000].
+    /// Training rows held out for validation: a count, or a fraction of the training rows
+    /// [1/6: 10000 of Fashion-MNIST's 60000].
     #[arg(allow_negative_numbers = true, long)]
-    val_size: Option<usize>,
+    val_size: Option<ValSize>,
+    /// How inputs are normalised, fitted on the training split [auto: scalar for 8-bit
+    /// data, column for the rest].
+    #[arg(long, value_enum)]
+    normalize: Option<NormalizeMode>,
     #[command(flatten)]
     subsets: Subsets,
+    #[command(flatten)]
+    source: Source,
     #[command(flatten)]
     common: Common,
 }
@@ -144,7 +204,8 @@ struct TrainArgs {
     #[arg(long, conflicts_with_all = [
         "out", "config", "hidden", "optimizer", "lr", "momentum", "weight_decay", "epochs",
         "batch_size", "dropout", "init", "batch_norm", "seed", "split_seed", "val_size",
-        "subset", "eval_subset",
+        "subset", "eval_subset", "normalize", "format", "test_data", "test_size",
+        "label_column", "classes",
     ])]
     resume: Option<PathBuf>,
     /// Print the summary as JSON only on stdout.
@@ -189,6 +250,10 @@ struct ReproduceArgs {
     batch_size: Option<usize>,
     #[command(flatten)]
     subsets: Subsets,
+    /// Fashion-MNIST's IDX files [the first of $FASHION_MNIST_DIR, ./data/fashion-mnist,
+    /// /usr/share/datasets/fashion-mnist].
+    #[arg(long)]
+    data: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     #[arg(long, default_value = "study")]
@@ -203,14 +268,41 @@ struct EvalArgs {
     /// A run directory written by `train` (config.json + model.safetensors).
     #[arg(long)]
     model: PathBuf,
-    /// Evaluate on the first N test images.
+    /// Evaluate on the first N test rows.
     #[arg(allow_negative_numbers = true, long)]
     eval_subset: Option<usize>,
+    /// The data to take the test set from [the data the run trained on].
+    #[arg(long)]
+    data: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
     /// Print only JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// A run folder, or its model.safetensors alone.
+    #[arg(long)]
+    model: PathBuf,
+    /// Rows to predict, in any format `train` reads, with or without labels: a CSV (`-`:
+    /// standard input), an .npz (its x, else x_test), a folder of images (flat or by class).
+    input: PathBuf,
+    /// Read INPUT as this format instead of telling it from the path.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Write the predictions to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// One JSON object a line instead of CSV.
+    #[arg(long)]
+    json: bool,
+    /// Only the K most probable classes of each row, with their probabilities.
+    #[arg(allow_negative_numbers = true, long)]
+    top_k: Option<usize>,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -227,6 +319,8 @@ struct BenchArgs {
     epochs: usize,
     #[arg(allow_negative_numbers = true, long)]
     subset: Option<usize>,
+    #[command(flatten)]
+    source: Source,
     #[command(flatten)]
     common: Common,
     /// Print only JSON on stdout.
@@ -253,12 +347,26 @@ struct BenchArgs {
 }
 
 impl Settings {
-    /// `base` with the single-valued settings applied, and the lists as a grid.
-    fn apply(&self, mut c: TrainConfig) -> (TrainConfig, Grid) {
+    /// `base` with the single-valued settings applied, and the lists as a grid. The
+    /// validation size is --val-size's, else `base`'s if it came from a file, else the
+    /// default, of `rows` training rows.
+    fn apply(&self, mut c: TrainConfig, rows: usize, from_file: bool) -> (TrainConfig, Grid) {
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = self.$f.clone() { c.$f = v; })* };
         }
-        set!(hidden, momentum, weight_decay, epochs, split_seed, val_size);
+        set!(
+            hidden,
+            momentum,
+            weight_decay,
+            epochs,
+            split_seed,
+            normalize
+        );
+        match self.val_size {
+            Some(v) => c.val_size = v.rows(rows),
+            None if !from_file => c.val_size = ValSize::DEFAULT.rows(rows),
+            None => {}
+        }
         c.subset = self.subsets.subset.or(c.subset);
         c.eval_subset = self.subsets.eval_subset.or(c.eval_subset);
         let grid = Grid {
@@ -274,9 +382,10 @@ impl Settings {
     }
 }
 
-impl Common {
-    fn session(&self) -> Result<Session, Error> {
-        Session::open(self.data.as_deref(), self.adapter.as_deref(), None)
+impl Settings {
+    /// The split seed the data is read with (a held-out test set is drawn by it).
+    fn split_seed(&self, base: &TrainConfig) -> u64 {
+        self.split_seed.unwrap_or(base.split_seed)
     }
 }
 
@@ -287,18 +396,21 @@ fn saved_config(flag: &'static str, dir: &Path, takes: &str) -> Result<SavedConf
 }
 
 impl TrainArgs {
-    /// The run's settings: the defaults or a saved config.json, the flags over them,
-    /// validated.
-    fn config(&self) -> Result<TrainConfig, Error> {
-        let base = match &self.config {
+    /// The settings the run starts from: the defaults, or a saved config.json's.
+    fn base(&self) -> Result<TrainConfig, Error> {
+        Ok(match &self.config {
             Some(path) => {
                 let saved: SavedConfig = rundir::read_json(path)
                     .map_err(|e| ConfigError::new("--config", format!("--config {e}")))?;
                 saved.train
             }
             None => TrainConfig::default(),
-        };
-        let (base, grid) = self.settings.apply(base);
+        })
+    }
+
+    /// The run's settings: the base, the flags over them (`rows` training rows), validated.
+    fn config(&self, base: TrainConfig, rows: usize) -> Result<TrainConfig, Error> {
+        let (base, grid) = self.settings.apply(base, rows, self.config.is_some());
         if let Some((flag, n)) = grid.lists().into_iter().find(|(_, n)| *n > 1) {
             let message = format!("{flag}: train takes one value, not {n}; use `mlp-gpu sweep` to train lists of settings");
             return Err(ConfigError::new(flag, message).into());
@@ -364,26 +476,38 @@ fn default_out() -> PathBuf {
 }
 
 fn train(args: TrainArgs) -> Result<Done, Error> {
-    let mut data = args.settings.common.data.clone();
-    let (c, dir, resume) = match &args.resume {
+    let settings = &args.settings;
+    let common = &settings.common;
+    let (session, c, dir, resume, norm) = match &args.resume {
         Some(dir) => {
             let takes = "give the directory of a run started by `mlp-gpu train`";
             let saved = saved_config("--resume", dir, takes)?;
             saved.train.validate()?;
-            data = data.or(saved.data);
-            (saved.train, dir.clone(), true)
+            let record = saved.dataset.clone();
+            let legacy = DataRecord::fashion_legacy();
+            let data = data::find_dir(settings.source.data.as_deref().or(saved.data.as_deref()))?;
+            let o = record.as_ref().unwrap_or(&legacy).load_options(data);
+            let session = Session::open(&o, common.adapter.as_deref(), None)?;
+            saved.check_data(dir, seen(&session))?;
+            let norm = saved.normalization();
+            (session, saved.train, dir.clone(), true, Some(norm))
         }
         None => {
             let out = args.out.clone().unwrap_or_else(default_out);
             rundir::refuse_existing(&out)?;
-            (args.config()?, out, false)
+            let base = args.base()?;
+            base.validate()?;
+            let session = settings
+                .source
+                .session(settings.split_seed(&base), common)?;
+            let c = args.config(base, session.train_rows())?;
+            (session, c, out, false, None)
         }
     };
-    let common = &args.settings.common;
-    let session = Session::open(data.as_deref(), common.adapter.as_deref(), None)?;
-    let trainer = session.trainer(vec![c])?;
+    let trainer = session.trainer(vec![c], norm)?;
     rundir::prepare(&dir)?;
     let held = RunDir::claim(&dir)?;
+    let classes = &session.info().classes;
     if resume {
         if let Some(s) = rundir::read_summary(&dir).filter(|s| s.status.finished()) {
             eprintln!(
@@ -391,7 +515,7 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
                 dir.display(),
                 s.status.name()
             );
-            return emit(&output::summary(&s, &dir, args.json)).map(|()| Done::Ok);
+            return emit(&output::summary(&s, &dir, classes, args.json)).map(|()| Done::Ok);
         }
     }
     catch_ctrl_c();
@@ -402,7 +526,7 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
         stop: Some(&STOP),
     };
     let s = run::run_pack(&session, trainer, &[held], &o)?.remove(0);
-    emit(&output::summary(&s, &dir, args.json))?;
+    emit(&output::summary(&s, &dir, classes, args.json))?;
     if s.status != Status::Interrupted {
         return Ok(Done::Ok);
     }
@@ -413,6 +537,14 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
         dir.display()
     );
     Ok(Done::Interrupted)
+}
+
+/// The data `s` trains on, as run folders record it.
+fn seen(s: &Session) -> DataSeen<'_> {
+    DataSeen {
+        dir: &s.data_dir,
+        fingerprint: &s.info().fingerprint,
+    }
 }
 
 /// The runs' table (or JSON) on stdout, and what was left undone on stderr.
@@ -433,17 +565,20 @@ fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, Error> {
 }
 
 fn sweep(args: SweepArgs) -> Result<Done, Error> {
-    let (base, grid) = args.settings.apply(TrainConfig::default());
+    let settings = &args.settings;
+    let (base, grid) = settings.apply(TrainConfig::default(), 0, false);
+    let check = grid.configs(&base);
+    for c in &check {
+        c.validate()?;
+    }
+    let common = &settings.common;
+    let o = sweep::SweepOptions::new(common.quiet, Some(&STOP), args.pack_size)?;
+    let session = settings.source.session(base.split_seed, common)?;
+    let (base, grid) = settings.apply(TrainConfig::default(), session.train_rows(), false);
     let mut configs = grid.configs(&base);
     if let Some(shard) = args.shard {
         configs = shard.take(configs);
     }
-    for c in &configs {
-        c.validate()?;
-    }
-    let common = &args.settings.common;
-    let o = sweep::SweepOptions::new(common.quiet, Some(&STOP), args.pack_size)?;
-    let session = common.session()?;
     catch_ctrl_c();
     let outcome = sweep::sweep(&session, &configs, &args.out, &o)?;
     print_runs(&outcome, args.json)
@@ -457,7 +592,20 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, Error> {
     base.eval_subset = a.subsets.eval_subset;
     base.validate()?;
     let o = sweep::SweepOptions::new(a.common.quiet, Some(&STOP), a.pack_size)?;
-    let session = a.common.session()?;
+    let load = LoadOptions {
+        path: a.data.clone(),
+        format: Some(Format::Idx),
+        test_size: TEST_SIZE,
+        ..LoadOptions::default()
+    };
+    let session = Session::open(&load, a.common.adapter.as_deref(), None)?;
+    if !session.info().is_fashion_mnist() {
+        let message = format!(
+            "--data {}: holds other data than Fashion-MNIST; reproduce reruns the Fashion-MNIST study only (sweep and train take any data)",
+            session.data_dir.display()
+        );
+        return Err(ConfigError::new("--data", message).into());
+    }
     catch_ctrl_c();
     let outcome = mlp_gpu::study::reproduce(&session, &base, &a.seeds, &a.out, &o)?;
     let done = print_runs(&outcome, false)?;
@@ -497,16 +645,30 @@ fn check(adapter: Option<&str>, as_json: bool) -> Result<Done, Error> {
 }
 
 fn eval(a: EvalArgs) -> Result<Done, Error> {
-    let takes = "--model takes a run directory made by `mlp-gpu train`";
-    let saved = saved_config("--model", &a.model, takes)?;
-    let c = TrainConfig {
-        eval_subset: a.eval_subset.or(saved.train.eval_subset),
-        ..saved.train.clone()
-    };
-    c.validate()?;
-    let data = a.common.data.clone().or(saved.data);
-    let e = mlp_gpu::evaluate::eval(&a.model, &c, data.as_deref(), a.common.adapter.as_deref())?;
-    emit(&output::evaluation(&e, a.json)).map(|()| Done::Ok)
+    let adapter = a.common.adapter.as_deref();
+    let model = mlp_gpu::evaluate::Model::load(&a.model)?;
+    let e = mlp_gpu::evaluate::eval(&a.model, &model, a.data.as_deref(), a.eval_subset, adapter)?;
+    emit(&output::evaluation(&e, &model.data.info.classes, a.json)).map(|()| Done::Ok)
+}
+
+fn predict(a: PredictArgs) -> Result<Done, Error> {
+    if a.top_k == Some(0) {
+        let message = "--top-k 0: give at least 1";
+        return Err(ConfigError::new("--top-k", message).into());
+    }
+    let model = mlp_gpu::evaluate::Model::load(&a.model)?;
+    let k = a.top_k.map(|k| k.min(model.data.info.classes.len()));
+    let adapter = a.common.adapter.as_deref();
+    let p = mlp_gpu::predict::predict(&model, &a.input, a.format, adapter)?;
+    let text = output::predictions(&p, a.json, k);
+    match &a.out {
+        Some(path) => rundir::write_atomic(path, text.as_bytes())?,
+        None => emit(&text)?,
+    }
+    if let Some(acc) = p.accuracy() {
+        eprintln!("accuracy {:.2}% on {} labelled rows", 100.0 * acc, p.len());
+    }
+    Ok(Done::Ok)
 }
 
 fn bench(a: BenchArgs) -> Result<Done, Error> {
@@ -514,11 +676,12 @@ fn bench(a: BenchArgs) -> Result<Done, Error> {
         let rows = mlp_gpu::bench::matmul_table(a.common.adapter.as_deref(), &a.batch_size)?;
         return emit(&output::matmul(&rows)).map(|()| Done::Ok);
     }
+    let load = a.source.load_options(TrainConfig::default().split_seed)?;
     let cases = mlp_gpu::bench::bench(&mlp_gpu::bench::BenchOptions {
         batch_sizes: &a.batch_size,
         epochs: a.epochs,
         subset: a.subset,
-        data: a.common.data.as_deref(),
+        load: &load,
         adapter: a.common.adapter.as_deref(),
         variant: a.matmul_variant,
         profile: a.profile,
@@ -541,6 +704,7 @@ fn main() -> ExitCode {
             .map(|()| Done::Ok),
         Command::Check { adapter, json } => check(adapter.as_deref(), json),
         Command::Eval(args) => eval(args),
+        Command::Predict(args) => predict(args),
         Command::Bench(args) => bench(args),
     };
     match result {

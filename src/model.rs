@@ -5,9 +5,6 @@ use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-pub const INPUTS: usize = 784;
-pub const CLASSES: usize = 10;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
@@ -37,11 +34,18 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub fn new(hidden: Vec<usize>, batch_norm: bool, dropout: f32) -> Self {
+    /// `inputs` -> hidden layers -> `classes`.
+    pub fn new(
+        inputs: usize,
+        hidden: Vec<usize>,
+        classes: usize,
+        batch_norm: bool,
+        dropout: f32,
+    ) -> Self {
         Spec {
-            inputs: INPUTS,
+            inputs,
             hidden,
-            classes: CLASSES,
+            classes,
             batch_norm,
             dropout,
         }

@@ -7,10 +7,6 @@ use crate::rng;
 pub const BN_EPS: f32 = 1e-5;
 pub const BN_MOMENTUM: f32 = 0.1;
 
-/// Normalisation of Fashion-MNIST pixels in [0, 1].
-pub const PIXEL_MEAN: f32 = 0.2860;
-pub const PIXEL_STD: f32 = 0.3530;
-
 /// Which dropout mask: drop probability and the hash counter (seed, step, layer).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropoutMask {

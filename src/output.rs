@@ -3,7 +3,7 @@
 
 use crate::bench::{BenchCase, MatmulRow};
 use crate::check::Row;
-use crate::data::CLASS_NAMES;
+use crate::predict::Predictions;
 use crate::rundir::Summary;
 use crate::sweep::Outcome;
 use crate::train::Evaluation;
@@ -19,15 +19,31 @@ fn percent(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
 
-/// "  <class> <accuracy>" per class.
-fn per_class(text: &mut String, accuracies: &[f64]) {
-    for (name, acc) in CLASS_NAMES.iter().zip(accuracies) {
-        let _ = writeln!(text, "  {name:<12} {}", percent(*acc));
+/// "  <class> <accuracy>" per class (at most the first 50 classes, then how many more).
+fn per_class(text: &mut String, classes: &[String], accuracies: &[f64]) {
+    const SHOWN: usize = 50;
+    let width = classes
+        .iter()
+        .take(SHOWN)
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    for (name, acc) in classes.iter().zip(accuracies).take(SHOWN) {
+        let _ = writeln!(text, "  {name:<width$} {}", percent(*acc));
+    }
+    if classes.len() > SHOWN {
+        let _ = writeln!(
+            text,
+            "  ... {} more classes (--json lists them all)",
+            classes.len() - SHOWN
+        );
     }
 }
 
-/// A run's summary (`train`): its status, test results per class, and its folder.
-pub fn summary(s: &Summary, dir: &Path, as_json: bool) -> String {
+/// A run's summary (`train`): its status, test results per class of `classes`, and its
+/// folder.
+pub fn summary(s: &Summary, dir: &Path, classes: &[String], as_json: bool) -> String {
     if as_json {
         return json(s);
     }
@@ -38,7 +54,7 @@ pub fn summary(s: &Summary, dir: &Path, as_json: bool) -> String {
             "  test loss {loss:.4}  test accuracy {}",
             percent(acc)
         );
-        per_class(&mut text, &s.per_class_test_accuracy);
+        per_class(&mut text, classes, &s.per_class_test_accuracy);
     } else {
         text.push('\n');
     }
@@ -46,8 +62,8 @@ pub fn summary(s: &Summary, dir: &Path, as_json: bool) -> String {
     text
 }
 
-/// A saved model's test results (`eval`).
-pub fn evaluation(e: &Evaluation, as_json: bool) -> String {
+/// A saved model's test results per class of `classes` (`eval`).
+pub fn evaluation(e: &Evaluation, classes: &[String], as_json: bool) -> String {
     if as_json {
         let v = serde_json::json!({"test_accuracy": e.accuracy, "test_loss": e.loss, "per_class": e.per_class});
         return v.to_string() + "\n";
@@ -57,8 +73,74 @@ pub fn evaluation(e: &Evaluation, as_json: bool) -> String {
         e.loss,
         percent(e.accuracy)
     );
-    per_class(&mut t, &e.per_class);
+    per_class(&mut t, classes, &e.per_class);
     t
+}
+
+/// The `k` most probable classes of probabilities `probs`, most probable first.
+fn top(probs: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+/// `predict`'s rows: CSV with a header `row,predicted,<a probability column per class>`
+/// (with `top_k`: `row,predicted,top1,p1,...`), or one JSON object a line.
+pub fn predictions(p: &Predictions, as_json: bool, top_k: Option<usize>) -> String {
+    let name = |c: usize| p.classes[c].as_str();
+    let mut out = Vec::new();
+    // a probability as f32 prints it, not as its f64 widening does
+    let number = |v: f32| serde_json::Value::from(v.to_string().parse::<f64>().unwrap_or(0.0));
+    if as_json {
+        for r in 0..p.len() {
+            let probs = p.row(r);
+            let mut o =
+                serde_json::json!({"row": p.name(r), "predicted": name(p.predicted[r] as usize)});
+            match top_k {
+                Some(k) => {
+                    let best: Vec<_> = top(probs, k)
+                        .into_iter()
+                        .map(|c| serde_json::json!({"class": name(c), "probability": number(probs[c])}))
+                        .collect();
+                    o["top"] = best.into();
+                }
+                None => {
+                    let all: serde_json::Map<String, serde_json::Value> = (0..probs.len())
+                        .map(|c| (name(c).to_string(), number(probs[c])))
+                        .collect();
+                    o["probabilities"] = all.into();
+                }
+            }
+            out.extend(o.to_string().into_bytes());
+            out.push(b'\n');
+        }
+        return String::from_utf8(out).expect("JSON is UTF-8");
+    }
+    let mut w = csv::Writer::from_writer(out);
+    let mut header = vec!["row".to_string(), "predicted".to_string()];
+    match top_k {
+        Some(k) => (1..=k).for_each(|i| header.extend([format!("top{i}"), format!("p{i}")])),
+        None => header.extend(p.classes.iter().cloned()),
+    }
+    let _ = w.write_record(&header);
+    for r in 0..p.len() {
+        let probs = p.row(r);
+        let row = match p.name(r) {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let mut fields = vec![row, name(p.predicted[r] as usize).to_string()];
+        match top_k {
+            Some(k) => top(probs, k)
+                .into_iter()
+                .for_each(|c| fields.extend([name(c).to_string(), probs[c].to_string()])),
+            None => fields.extend(probs.iter().map(f32::to_string)),
+        }
+        let _ = w.write_record(&fields);
+    }
+    let bytes = w.into_inner().expect("writing to memory");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 /// One row per run of a sweep (`sweep`, `reproduce`), or a JSON array.

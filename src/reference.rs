@@ -2,27 +2,28 @@
 //! order (outputs first), written to be obviously right rather than fast; sums run in f64.
 //! Below them, the whole network on the CPU: the model's plan walked with one twin per stage.
 
-use crate::model::{Act, ActLayout, Mode, ParamLayout, Plan, Spec, Stage, StateLayout, INPUTS};
-use crate::ops::{
-    Activation, DropoutMask, LinearShape, BN_EPS, BN_MOMENTUM, PIXEL_MEAN, PIXEL_STD,
-};
+use crate::data::{Normalization, Values};
+use crate::model::{Act, ActLayout, Mode, ParamLayout, Plan, Spec, Stage, StateLayout};
+use crate::ops::{Activation, DropoutMask, LinearShape, BN_EPS, BN_MOMENTUM};
 use crate::optim::{Hyper, OptimizerKind, ADAM_BETAS, EPS, RMSPROP_ALPHA};
 
-/// x [rows, INPUTS] <- normalised images `indices`; labels_out <- their labels.
+/// x [rows, inputs] <- samples `indices` of `values` (`inputs` a sample), normalised by
+/// `norm`; labels_out <- their labels.
 pub fn gather(
     x: &mut [f32],
     labels_out: &mut [u32],
-    pixels: &[u8],
-    labels: &[u8],
+    values: &Values,
+    labels: &[u32],
     indices: &[u32],
+    inputs: usize,
+    norm: &Normalization,
 ) {
-    for (r, &img) in indices.iter().enumerate() {
-        let img = img as usize;
-        for p in 0..INPUTS {
-            let v = f32::from(pixels[img * INPUTS + p]) / 255.0;
-            x[r * INPUTS + p] = (v - PIXEL_MEAN) * (1.0 / PIXEL_STD);
+    for (r, &sample) in indices.iter().enumerate() {
+        let sample = sample as usize;
+        for c in 0..inputs {
+            x[r * inputs + c] = norm.apply(values.get(sample * inputs + c), c);
         }
-        labels_out[r] = u32::from(labels[img]);
+        labels_out[r] = labels[sample];
     }
 }
 
@@ -258,10 +259,18 @@ pub fn batch_norm_backward_apply(
     }
 }
 
+/// What `cross_entropy` writes besides the loss and predictions: nothing, the gradient of
+/// the mean loss by the logits, or the probabilities.
+pub enum Output<'a> {
+    None,
+    Grad(&'a mut [f32]),
+    Probs(&'a mut [f32]),
+}
+
 /// Softmax cross-entropy of logits [rows, C]: returns (sum of row losses, correct count);
-/// writes argmax predictions and, if given, the gradient of the mean loss.
+/// writes argmax predictions and `out`.
 pub fn cross_entropy(
-    grad: Option<&mut [f32]>,
+    out: Output<'_>,
     preds: &mut [u32],
     logits: &[f32],
     labels: &[u32],
@@ -289,13 +298,17 @@ pub fn cross_entropy(
             probs[r * classes + c] = ((f64::from(z[c]) - m).exp() / s) as f32;
         }
     }
-    if let Some(grad) = grad {
-        for r in 0..rows {
-            for c in 0..classes {
-                let onehot = f32::from(u8::from(c == labels[r] as usize));
-                grad[r * classes + c] = (probs[r * classes + c] - onehot) / rows as f32;
+    match out {
+        Output::None => {}
+        Output::Grad(grad) => {
+            for r in 0..rows {
+                for c in 0..classes {
+                    let onehot = f32::from(u8::from(c == labels[r] as usize));
+                    grad[r * classes + c] = (probs[r * classes + c] - onehot) / rows as f32;
+                }
             }
         }
+        Output::Probs(p) => p[..probs.len()].copy_from_slice(&probs),
     }
     (loss as f32, correct)
 }
@@ -602,8 +615,11 @@ impl Network {
         let mut preds = vec![0; f.rows];
         let mut dlogits = vec![0.0; logits.len()];
         let classes = self.spec.classes;
-        let g = grad.then_some(&mut dlogits[..]);
-        f.loss = cross_entropy(g, &mut preds, &logits, labels, classes);
+        let out = match grad {
+            true => Output::Grad(&mut dlogits[..]),
+            false => Output::None,
+        };
+        f.loss = cross_entropy(out, &mut preds, &logits, labels, classes);
         if grad {
             f.tensor_mut(Act::Grad(last)).copy_from_slice(&dlogits);
         }

@@ -48,6 +48,12 @@ impl Record {
         &self.config.train
     }
 
+    /// Whether the run trained on Fashion-MNIST (all runs from before own data did).
+    pub fn on_fashion_mnist(&self) -> bool {
+        let d = &self.config.dataset;
+        d.as_ref().is_none_or(|d| d.info.is_fashion_mnist())
+    }
+
     /// The folder's own name.
     fn name(&self) -> String {
         self.dir.file_name().map_or_else(
@@ -240,7 +246,13 @@ pub fn report(dirs: &[PathBuf]) -> Result<PathBuf, ReportError> {
     let out = &dirs[0];
     write_csv(&out.join("results.csv"), &records)?;
     let groups = groups(&records);
-    let study = crate::study::Study::of(&groups);
+    // the study's comparison is with runs on Fashion-MNIST only
+    let fashion: Vec<Group> = groups
+        .iter()
+        .filter(|g| g.runs.iter().all(|r| r.on_fashion_mnist()))
+        .cloned()
+        .collect();
+    let study = crate::study::Study::of(&fashion);
     let mut doc = Doc {
         md: String::new(),
         figures: out.join("figures"),

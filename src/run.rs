@@ -5,7 +5,9 @@
 use crate::config::{describe, TrainConfig};
 use crate::error::Error;
 use crate::progress::Progress;
-use crate::rundir::{self, checkpoint, EpochMetrics, RunDir, SavedConfig, Status, Summary};
+use crate::rundir::{
+    self, checkpoint, model_file, EpochMetrics, RunDir, SavedConfig, Status, Summary,
+};
 use crate::session::Session;
 use crate::train::{TrainError, Trainer};
 use std::path::{Path, PathBuf};
@@ -85,15 +87,17 @@ fn say_start(s: &Session, t: &Trainer, members: &[Member]) {
         e => format!(", resuming after epoch {e}"),
     };
     let c = &members[0].c;
+    let info = s.info();
+    let network = describe(c, info.inputs, info.classes.len());
     let what = match members.len() {
-        1 => describe(c),
-        k => format!("a pack of {k} runs, {}", describe(c)),
+        1 => network,
+        k => format!("a pack of {k} runs, {network}"),
     };
     eprintln!(
-        "training {what} on {} images ({} steps of {} per epoch), validating on {}, adapter {}{from}",
+        "training {what} on {} rows ({} steps of {} per epoch), validating on {}, adapter {}{from}",
         t.train_len(),
         t.steps_per_epoch(),
-        c.batch_size,
+        c.batch_size.min(t.train_len()),
         t.val_len(),
         s.adapter()
     );
@@ -183,6 +187,7 @@ fn start(
         adapter: s.adapter(),
         version: env!("CARGO_PKG_VERSION").into(),
         data: Some(s.data_dir.clone()),
+        dataset: Some(s.record(t.normalization())),
     };
     let config_path = dir.join(rundir::CONFIG);
     if !(resume && config_path.exists()) {
@@ -290,7 +295,9 @@ impl Epochs<'_> {
             if m.summary.is_some() || !ends(m) {
                 continue;
             }
-            rundir::write_atomic(&m.dir.join(rundir::MODEL), &t.model_file(i, &saved[i]))?;
+            let meta = model_file::metadata(&m.c, &self.s.record(t.normalization()));
+            let bytes = t.model_file(i, &saved[i], meta);
+            rundir::write_atomic(&m.dir.join(rundir::MODEL), &bytes)?;
             let summary = Summary::new(status, &m.metrics, Some(&tests[i]), self.s.adapter());
             rundir::write_json(&m.dir.join(rundir::SUMMARY), &summary)?;
             m.summary = Some(summary);

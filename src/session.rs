@@ -1,52 +1,59 @@
-//! What every run of one process shares: the device, the compiled kernels and the dataset
-//! on the GPU; and the trainers made from them.
+//! What every run of one process shares: the device, the compiled kernels and the data set
+//! (on the host, where normalisations are fitted, and on the GPU); and the trainers made
+//! from them.
 
 use crate::config::{ConfigError, PackShape, TrainConfig};
-use crate::data::{self, Fashion, Split};
+use crate::data::{self, DataInfo, DataRecord, Dataset, LoadOptions, Normalization, Split};
 use crate::error::Error;
 use crate::gpu::{Context, GpuError, Kernels, MatmulVariant};
-use crate::train::{Dataset, Trainer};
-use std::path::{Path, PathBuf};
-
-/// What the runs of one `PackShape` train on and how many fit one pack.
-pub struct ShapePlan {
-    pub shape: PackShape,
-    pub split: Split,
-    pub cap: usize,
-}
+use crate::train::{GpuData, Trainer};
+use std::path::PathBuf;
 
 pub struct Session {
     pub ctx: Context,
     pub kernels: Kernels,
-    pub data: Dataset,
-    /// Where the images were read from.
+    pub data: GpuData,
+    /// The data set on the host: its values fit each pack's normalisation.
+    pub host: Dataset,
+    /// Where the data was read from.
     pub data_dir: PathBuf,
-    train_len: usize,
-    test_len: usize,
+}
+
+/// What the runs of one `PackShape` train on: their split and their inputs' normalisation,
+/// fitted on the split's training rows.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub split: Split,
+    pub norm: Normalization,
+}
+
+/// A shape's `Prepared`, and how many of its runs fit one pack.
+pub struct ShapePlan {
+    pub shape: PackShape,
+    pub prepared: Prepared,
+    pub cap: usize,
 }
 
 impl Session {
     /// Reads the data (first, so a bad file is reported before any GPU set-up), opens the
-    /// adapter, compiles the kernels and uploads the images.
+    /// adapter, compiles the kernels and uploads the data set.
     /// `variant`: the matmul variant, if not the adapter's default.
     pub fn open(
-        data_dir: Option<&Path>,
+        o: &LoadOptions,
         adapter: Option<&str>,
         variant: Option<MatmulVariant>,
     ) -> Result<Session, Error> {
-        let dir = data::find_dir(data_dir)?;
-        let fashion = Fashion::load(&dir)?;
+        let (dir, host) = data::load(o)?;
         let mut ctx = Context::new(adapter)?;
         ctx.variant = variant.unwrap_or(ctx.variant);
         let kernels = Kernels::new(&ctx)?;
-        let data = Dataset::upload(&ctx, &kernels, &fashion)?;
+        let data = GpuData::upload(&ctx, &kernels, &host)?;
         Ok(Session {
             ctx,
             kernels,
             data,
-            data_dir: std::fs::canonicalize(&dir).unwrap_or(dir),
-            train_len: fashion.train.len(),
-            test_len: fashion.test.len(),
+            host,
+            data_dir: dir,
         })
     }
 
@@ -54,16 +61,49 @@ impl Session {
         self.ctx.adapter_name()
     }
 
-    /// The split of this data for runs of `shape`.
-    pub fn split(&self, shape: &PackShape) -> Result<Split, ConfigError> {
-        shape.split(self.train_len, self.test_len)
+    pub fn info(&self) -> &DataInfo {
+        &self.host.info
     }
 
-    /// The split of `shape`'s runs and the most of them, up to `cap`, whose pack fits the
+    /// Rows of the training part (before the validation split).
+    pub fn train_rows(&self) -> usize {
+        self.host.train.len()
+    }
+
+    /// What a run records of its data, normalised by `norm`.
+    pub fn record(&self, norm: &Normalization) -> DataRecord {
+        DataRecord {
+            info: self.host.info.clone(),
+            normalize: norm.clone(),
+        }
+    }
+
+    /// The split of this data for runs of `shape`.
+    pub fn split(&self, shape: &PackShape) -> Result<Split, ConfigError> {
+        shape.split(self.host.train.len(), self.host.test.len())
+    }
+
+    /// The split and the normalisation fitted on its training rows, for runs of `shape`;
+    /// a notice when a batch is larger than the training set.
+    pub fn prepare(&self, shape: &PackShape) -> Result<Prepared, ConfigError> {
+        let split = self.split(shape)?;
+        let n = split.train_idx.len();
+        if shape.batch_size > n {
+            eprintln!(
+                "notice: --batch-size {} is larger than the training set ({n} rows): each epoch trains on the whole set as one batch",
+                shape.batch_size
+            );
+        }
+        let (values, inputs) = (&self.host.train.values, self.host.info.inputs);
+        let norm = Normalization::fit(shape.normalize, values, inputs, &split.train_idx);
+        Ok(Prepared { split, norm })
+    }
+
+    /// `shape`'s runs prepared, and the most of them, up to `cap`, whose pack fits the
     /// device's limits; an error if not even one fits, or the split refuses the shape.
     pub fn plan(&self, shape: &PackShape, cap: usize) -> Result<ShapePlan, Error> {
-        let split = self.split(shape)?;
-        let fits = |k| Trainer::fits(&self.ctx, shape, &split, k);
+        let prepared = self.prepare(shape)?;
+        let fits = |k| Trainer::fits(&self.ctx, &self.data, shape, &prepared.split, k);
         fits(1)?;
         let mut k = cap.max(1);
         while k > 1 && fits(k).is_err() {
@@ -71,25 +111,35 @@ impl Session {
         }
         Ok(ShapePlan {
             shape: shape.clone(),
-            split,
+            prepared,
             cap: k,
         })
     }
 
     /// A trainer of `configs` as one pack (they share their `PackShape`), with the faults
-    /// MLP_GPU_FAULT names; refused, before anything is allocated, if it does not fit.
-    pub fn trainer(&self, configs: Vec<TrainConfig>) -> Result<Trainer<'_>, Error> {
-        let split = self.split(&configs[0].pack_shape())?;
-        self.trainer_on(&split, configs)
+    /// MLP_GPU_FAULT names; normalised by `norm` if given (a run resumed from before
+    /// normalisations were fitted), else as fitted on the split. Refused, before anything is
+    /// allocated, if it does not fit.
+    pub fn trainer(
+        &self,
+        configs: Vec<TrainConfig>,
+        norm: Option<Normalization>,
+    ) -> Result<Trainer<'_>, Error> {
+        let mut prepared = self.prepare(&configs[0].pack_shape())?;
+        if let Some(norm) = norm {
+            prepared.norm = norm;
+        }
+        self.trainer_on(&prepared, configs)
     }
 
-    /// `trainer` on a split already made (`ShapePlan::split`).
+    /// `trainer` on a shape already prepared (`ShapePlan::prepared`).
     pub fn trainer_on(
         &self,
-        split: &Split,
+        p: &Prepared,
         configs: Vec<TrainConfig>,
     ) -> Result<Trainer<'_>, Error> {
-        let mut t = Trainer::new_pack(&self.ctx, &self.kernels, &self.data, configs, split)
+        let (ctx, k, data) = (&self.ctx, &self.kernels, &self.data);
+        let mut t = Trainer::new_pack(ctx, k, data, configs, &p.split, &p.norm)
             .map_err(|e| self.explain(e))?;
         t.set_faults(crate::fault::EpochFaults::from_env());
         Ok(t)

@@ -4,7 +4,7 @@
 use crate::config::{describe, ConfigError, PackShape, TrainConfig};
 use crate::error::Error;
 use crate::run::{self, RunOptions};
-use crate::rundir::{self, LockError, RunDir, Status, Summary};
+use crate::rundir::{self, DataSeen, LockError, RunDir, Status, Summary};
 use crate::session::{Session, ShapePlan};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -139,7 +139,7 @@ enum Claim {
 
 /// Takes run folder `dir` for training `c`, unless another process holds it or has finished
 /// it: looked at before (to leave a finished run's folder untouched) and once it is held.
-fn claim(dir: &Path, c: &TrainConfig, data: &Path) -> Result<Claim, Error> {
+fn claim(dir: &Path, c: &TrainConfig, data: DataSeen) -> Result<Claim, Error> {
     if let Some(summary) = rundir::finished_run(dir, c, data)? {
         return Ok(Claim::Finished(summary));
     }
@@ -308,9 +308,19 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
+    /// The data this sweep trains on, as run folders record it.
+    fn seen(&self) -> DataSeen<'_> {
+        DataSeen {
+            dir: &self.s.data_dir,
+            fingerprint: &self.s.info().fingerprint,
+        }
+    }
+
     fn label(&self, i: usize) -> String {
         let c = &self.configs[i];
-        let (d, b, seed) = (describe(c), c.batch_size, c.seed);
+        let info = self.s.info();
+        let d = describe(c, info.inputs, info.classes.len());
+        let (b, seed) = (c.batch_size, c.seed);
         let total = self.configs.len();
         format!("run {}/{total} {d}, batch {b}, seed {seed}", i + 1)
     }
@@ -325,7 +335,7 @@ impl Sweep<'_> {
     fn unfinished(&mut self) -> Result<Vec<(usize, usize)>, Error> {
         let mut todo = Vec::new();
         for (i, c) in self.configs.iter().enumerate() {
-            let done = rundir::finished_run(&self.dirs[i], c, &self.s.data_dir)?;
+            let done = rundir::finished_run(&self.dirs[i], c, self.seen())?;
             match &done {
                 Some(d) => self.say(format!(
                     "{}: already {:?}, skipped",
@@ -346,7 +356,7 @@ impl Sweep<'_> {
     fn claim(&mut self, pack: &[usize]) -> Result<Vec<Vec<(usize, RunDir)>>, Error> {
         let mut held: Vec<(usize, RunDir, usize)> = Vec::new();
         for &i in pack {
-            match claim(&self.dirs[i], &self.configs[i], &self.s.data_dir)? {
+            match claim(&self.dirs[i], &self.configs[i], self.seen())? {
                 Claim::Held(dir, done) => held.push((i, dir, done)),
                 Claim::Finished(summary) => {
                     self.say(format!(
@@ -401,8 +411,8 @@ impl Sweep<'_> {
         }
         let t0 = Instant::now();
         let configs: Vec<TrainConfig> = members.iter().map(|&i| self.configs[i].clone()).collect();
-        let split = &plan_of(plans, &configs[0].pack_shape()).split;
-        let trainer = self.s.trainer_on(split, configs)?;
+        let prepared = &plan_of(plans, &configs[0].pack_shape()).prepared;
+        let trainer = self.s.trainer_on(prepared, configs)?;
         let dirs: Vec<RunDir> = pack.into_iter().map(|(_, dir)| dir).collect();
         let ro = RunOptions {
             quiet: self.o.quiet,

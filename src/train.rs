@@ -2,9 +2,10 @@
 //! per epoch; and evaluation.
 
 use crate::config::{PackShape, TrainConfig};
-use crate::data::{Fashion, Images, Split};
+use crate::data::{Dataset, Dtype, Normalization, Part, Split};
 use crate::fault::EpochFaults;
-use crate::gpu::network::{GpuNetwork, MemberInit, Step, Weights};
+use crate::gpu::gather::{stats_words, Input};
+use crate::gpu::network::{EvalBatch, GpuNetwork, MemberInit, Room, Step, Weights};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::model::{ParamLayout, Spec};
 use serde::{Deserialize, Serialize};
@@ -22,51 +23,82 @@ pub struct Evaluation {
 /// enough that the GPU starts while the host encodes the rest.
 pub const CHUNK_STEPS: usize = 64;
 
-/// Images resident on the GPU with an index buffer that addresses them.
+/// A part of a data set resident on the GPU: its values and labels, and an index buffer of
+/// one row that each user replaces with its own (`select`).
 pub struct Resident {
     pub buffers: DataBuffers,
-    pub labels: Vec<u8>,
+    pub labels: Vec<u32>,
+    pub dtype: Dtype,
 }
 
 impl Resident {
-    /// The images, with an index list of one image (each user binds its own).
-    pub fn upload(ctx: &Context, k: &Kernels, images: &Images) -> Result<Self, GpuError> {
-        let indices = [0u32];
+    pub fn upload(ctx: &Context, k: &Kernels, part: &Part) -> Result<Self, GpuError> {
         Ok(Resident {
-            buffers: DataBuffers::new(
-                ctx,
-                &k.data_layout,
-                &images.pixels,
-                &images.labels,
-                &indices,
-            )?,
-            labels: images.labels.clone(),
+            buffers: DataBuffers::new(ctx, &k.data_layout, &part.values, &part.labels, &[0])?,
+            labels: part.labels.clone(),
+            dtype: part.values.dtype(),
         })
     }
 
-    /// The same images with `indices` as the index list, and their labels.
-    fn select(&self, ctx: &Context, k: &Kernels, indices: &[u32]) -> Result<DataBuffers, GpuError> {
-        self.buffers.with_indices(ctx, &k.data_layout, indices)
+    /// The same values with an index buffer of `stats` (the normalisation's per-input
+    /// statistics) then `indices`.
+    fn select(
+        &self,
+        ctx: &Context,
+        k: &Kernels,
+        stats: &[u32],
+        indices: &[u32],
+    ) -> Result<DataBuffers, GpuError> {
+        let words = [stats, indices].concat();
+        self.buffers.with_indices(ctx, &k.data_layout, &words)
     }
 
-    fn labels_of(&self, indices: &[u32]) -> Vec<u8> {
+    fn labels_of(&self, indices: &[u32]) -> Vec<u32> {
         indices.iter().map(|&i| self.labels[i as usize]).collect()
     }
 }
 
-/// Fashion-MNIST on the GPU, uploaded once and shared by every run of a process; each run
-/// binds the images with index lists of its own.
-pub struct Dataset {
+/// A data set on the GPU, uploaded once and shared by every run of a process (each binds
+/// it with index buffers of its own), with the shape its networks take.
+pub struct GpuData {
     pub train: Resident,
     pub test: Resident,
+    pub inputs: usize,
+    pub classes: usize,
+    pub dtype: Dtype,
 }
 
-impl Dataset {
-    pub fn upload(ctx: &Context, k: &Kernels, data: &Fashion) -> Result<Self, GpuError> {
-        Ok(Dataset {
+impl GpuData {
+    pub fn upload(ctx: &Context, k: &Kernels, data: &Dataset) -> Result<Self, GpuError> {
+        Ok(GpuData {
             train: Resident::upload(ctx, k, &data.train)?,
             test: Resident::upload(ctx, k, &data.test)?,
+            inputs: data.info.inputs,
+            classes: data.info.classes.len(),
+            dtype: data.info.dtype,
         })
+    }
+
+    /// The network of `hidden` layers (batch norm, largest dropout) on this data.
+    pub fn spec(&self, hidden: &[usize], batch_norm: bool, dropout: f32) -> Spec {
+        Spec::new(
+            self.inputs,
+            hidden.to_vec(),
+            self.classes,
+            batch_norm,
+            dropout,
+        )
+    }
+
+    /// How the gather reads these values, normalised by `norm` (its per-input statistics,
+    /// if any, at the start of the index buffer).
+    fn input(&self, norm: &Normalization) -> Input {
+        Input {
+            inputs: self.inputs,
+            dtype: self.dtype,
+            norm: norm.clone(),
+            stats_off: 0,
+        }
     }
 }
 
@@ -95,28 +127,24 @@ pub struct EpochCounts {
 /// and `Trainer::fits` checks, worked out in this one place.
 struct Sizes {
     spec: Spec,
-    /// The largest batch.
-    rows: usize,
-    /// Loss slots: one per step of an epoch, or per batch of an evaluation.
-    slots: usize,
-    /// Predictions kept: the larger evaluation set.
-    eval_max: usize,
-    /// Each member's index list: its epoch's order of the training images, then the
-    /// validation images (`member_list`).
-    index_list: usize,
+    room: Room,
 }
 
 impl Sizes {
-    fn new(shape: &PackShape, max_dropout: f32, split: &Split) -> Self {
+    fn new(data: &GpuData, shape: &PackShape, max_dropout: f32, split: &Split) -> Self {
         let rows = shape.batch_size;
         let eval_max = split.val_idx.len().max(split.test_idx.len());
         let steps = split.train_idx.len().div_ceil(rows);
         Sizes {
-            spec: Spec::new(shape.hidden.clone(), shape.batch_norm, max_dropout),
-            rows,
-            slots: steps.max(eval_max.div_ceil(rows)).max(1),
-            eval_max,
-            index_list: split.train_idx.len() + split.val_idx.len(),
+            spec: data.spec(&shape.hidden, shape.batch_norm, max_dropout),
+            room: Room {
+                rows,
+                slots: steps.max(eval_max.div_ceil(rows)).max(1),
+                preds_kept: eval_max,
+                // each member's list: its epoch's order of the training rows, then the
+                // validation rows (`member_list`)
+                index_list: split.train_idx.len() + split.val_idx.len(),
+            },
         }
     }
 }
@@ -136,12 +164,14 @@ pub struct Trainer<'a> {
     /// The members' settings; the first's shape, batch size and epochs are everyone's.
     configs: Vec<TrainConfig>,
     net: GpuNetwork,
-    data: &'a Dataset,
-    /// The shared images with this trainer's own index lists: for training, per member
-    /// (`net.pack.indices` words apart), its epoch's permutation of train_idx then val_idx;
-    /// for testing, test_idx (one for all).
+    data: &'a GpuData,
+    /// The shared data set with this trainer's own index buffers: the normalisation's
+    /// statistics, then from `lists_at` for training per member (`net.pack.indices` words
+    /// apart) its epoch's permutation of train_idx then val_idx, for testing test_idx (one
+    /// for all).
     train_data: DataBuffers,
     test_data: DataBuffers,
+    lists_at: usize,
     split: Split,
     steps_done: u32,
     /// Steps per submit (CHUNK_STEPS; tests set 1 to compare with step-by-step submits).
@@ -171,33 +201,37 @@ impl<'a> Trainer<'a> {
     pub fn new(
         ctx: &'a Context,
         kernels: &'a Kernels,
-        data: &'a Dataset,
+        data: &'a GpuData,
         config: TrainConfig,
         split: &Split,
+        norm: &Normalization,
     ) -> Result<Self, GpuError> {
-        Self::new_pack(ctx, kernels, data, vec![config], split)
+        Self::new_pack(ctx, kernels, data, vec![config], split, norm)
     }
 
-    /// Whether a pack of `members` runs of `shape` on `split` fits the device's limits,
-    /// checked before anything is allocated.
+    /// Whether a pack of `members` runs of `shape` on `split` of `data` fits the device's
+    /// limits, checked before anything is allocated.
     pub fn fits(
         ctx: &Context,
+        data: &GpuData,
         shape: &PackShape,
         split: &Split,
         members: usize,
     ) -> Result<(), GpuError> {
-        let z = Sizes::new(shape, 0.0, split);
-        GpuNetwork::fits(ctx, &ParamLayout::new(&z.spec), z.rows, z.slots, members)
+        let z = Sizes::new(data, shape, 0.0, split);
+        let layout = ParamLayout::new(&z.spec);
+        GpuNetwork::fits(ctx, &layout, z.room.rows, z.room.slots, members)
     }
 
     /// The runs `configs`, which must share their `PackShape`, trained as one pack on
-    /// `split`; refused if it does not fit the device.
+    /// `split` of `data` normalised by `norm`; refused if it does not fit the device.
     pub fn new_pack(
         ctx: &'a Context,
         kernels: &'a Kernels,
-        data: &'a Dataset,
+        data: &'a GpuData,
         configs: Vec<TrainConfig>,
         split: &Split,
+        norm: &Normalization,
     ) -> Result<Self, GpuError> {
         let shape = configs[0].pack_shape();
         assert!(
@@ -205,7 +239,7 @@ impl<'a> Trainer<'a> {
             "a pack's members share their PackShape"
         );
         let max_p = configs.iter().map(|c| c.dropout).fold(0.0, f32::max);
-        let z = Sizes::new(&shape, max_p, split);
+        let z = Sizes::new(data, &shape, max_p, split);
         let layout = ParamLayout::new(&z.spec);
         let members: Vec<MemberInit> = configs
             .iter()
@@ -216,23 +250,17 @@ impl<'a> Trainer<'a> {
                 seed: c.seed as u32,
             })
             .collect();
-        let net = GpuNetwork::new(
-            ctx,
-            kernels,
-            &z.spec,
-            &members,
-            z.rows,
-            z.slots,
-            z.eval_max,
-            z.index_list,
-        )?;
+        let input = data.input(norm);
+        let net = GpuNetwork::new(ctx, kernels, &z.spec, &members, z.room, input)?;
+        let stats = stats_words(norm, data.inputs);
         let lists = member_list(split).repeat(configs.len());
         Ok(Trainer {
             ctx,
             kernels,
             configs,
-            train_data: data.train.select(ctx, kernels, &lists)?,
-            test_data: data.test.select(ctx, kernels, &split.test_idx)?,
+            train_data: data.train.select(ctx, kernels, &stats, &lists)?,
+            test_data: data.test.select(ctx, kernels, &stats, &split.test_idx)?,
+            lists_at: stats.len(),
             net,
             data,
             split: split.clone(),
@@ -243,6 +271,11 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// The normalisation its batches are gathered with.
+    pub fn normalization(&self) -> &Normalization {
+        &self.net.input.norm
+    }
+
     fn batch_size(&self) -> usize {
         self.configs[0].batch_size
     }
@@ -251,12 +284,12 @@ impl<'a> Trainer<'a> {
         self.train_len().div_ceil(self.batch_size())
     }
 
-    /// Images trained on per epoch, per member.
+    /// Rows trained on per epoch, per member.
     pub fn train_len(&self) -> usize {
         self.split.train_idx.len()
     }
 
-    /// Images validated on.
+    /// Rows validated on.
     pub fn val_len(&self) -> usize {
         self.split.val_idx.len()
     }
@@ -319,19 +352,24 @@ impl<'a> Trainer<'a> {
         self.steps_done = steps_done;
     }
 
-    /// Member `m`'s saved weights as model.safetensors.
-    pub fn model_file(&self, m: usize, weights: &Weights) -> Vec<u8> {
+    /// Member `m`'s saved weights as model.safetensors, with `metadata`.
+    pub fn model_file(
+        &self,
+        m: usize,
+        weights: &Weights,
+        metadata: std::collections::HashMap<String, String>,
+    ) -> Vec<u8> {
         crate::rundir::model_file::model_bytes(
             &self.net.params,
             &self.net.state,
             self.configs[m].dropout > 0.0,
-            &weights.0,
-            &weights.1,
+            weights,
             i64::from(self.steps_done),
+            metadata,
         )
     }
 
-    /// Bytes on the GPU: the pack's network, the shared images, its index lists.
+    /// Bytes on the GPU: the pack's network, the shared data set, its index buffers.
     pub fn gpu_bytes(&self) -> u64 {
         self.net.buffers.bytes()
             + self.data.train.buffers.bytes()
@@ -373,12 +411,13 @@ impl<'a> Trainer<'a> {
     /// chunk's loss slots copied out when `with_progress`; never waits.
     fn submit_epoch(&mut self, epoch: usize, with_progress: bool) -> Result<Submitted, TrainError> {
         let (ctx, k) = (self.ctx, self.kernels);
-        let stride = u64::from(self.net.pack.indices);
+        let stride = self.net.pack.indices as usize;
         for (m, c) in self.configs.iter().enumerate() {
             let order = epoch_order(&self.split.train_idx, c.seed, epoch);
+            let at = 4 * (self.lists_at + m * stride) as u64;
             let indices = &self.train_data.indices;
             ctx.queue
-                .write_buffer(indices, 4 * m as u64 * stride, bytemuck::cast_slice(&order));
+                .write_buffer(indices, at, bytemuck::cast_slice(&order));
         }
         let steps = self.steps_per_epoch();
         let mut s = Submitted {
@@ -428,7 +467,7 @@ impl<'a> Trainer<'a> {
         pass.set_bind_group(1, &self.train_data.bind_group, &[]);
         for s in steps {
             let step = Step {
-                index_off: s * self.batch_size(),
+                index_off: self.lists_at + s * self.batch_size(),
                 rows: self.rows(s),
                 step: self.steps_done,
                 slot: s,
@@ -468,39 +507,55 @@ impl<'a> Trainer<'a> {
     /// test set, all members in the same dispatches.
     pub fn evaluate(&self, test: bool) -> Result<Vec<Evaluation>, GpuError> {
         let s = &self.split;
-        let scored = if test {
+        let scoring = if test {
             let labels = self.data.test.labels_of(&s.test_idx);
-            Scoring::new(&self.test_data, 0, &labels, true)
+            Scoring::new(&self.test_data, self.lists_at, labels, true)
         } else {
             let labels = self.data.train.labels_of(&s.val_idx);
-            Scoring::new(&self.train_data, self.train_len(), &labels, false)
+            let base = self.lists_at + self.train_len();
+            Scoring::new(&self.train_data, base, labels, false)
         };
+        let batch = self.batch_size();
         score(
             self.ctx,
             self.kernels,
             &self.net,
-            self.batch_size(),
-            &scored,
+            batch,
+            &scoring,
+            self.data.classes,
         )
     }
 }
 
-/// What an evaluation reads: the data bound, where its images start in the index lists,
+/// What an evaluation reads: the data bound, where its rows start in the index buffer,
 /// their labels, and whether every member reads the one list bound (not its own).
 struct Scoring<'d> {
     data: &'d DataBuffers,
     base: usize,
-    labels: Vec<u8>,
+    labels: Vec<u32>,
     shared_indices: bool,
 }
 
 impl<'d> Scoring<'d> {
-    fn new(data: &'d DataBuffers, base: usize, labels: &[u8], shared_indices: bool) -> Self {
+    fn new(data: &'d DataBuffers, base: usize, labels: Vec<u32>, shared_indices: bool) -> Self {
         Scoring {
             data,
             base,
-            labels: labels.to_vec(),
+            labels,
             shared_indices,
+        }
+    }
+
+    /// Batch c of `batch` rows, its probabilities written if `probs`.
+    fn batch(&self, c: usize, batch: usize, probs: bool) -> EvalBatch {
+        let start = c * batch;
+        EvalBatch {
+            index_off: self.base + start,
+            rows: batch.min(self.labels.len() - start),
+            slot: c,
+            pred_off: start,
+            shared_indices: self.shared_indices,
+            probs,
         }
     }
 }
@@ -512,6 +567,7 @@ fn score(
     net: &GpuNetwork,
     batch: usize,
     s: &Scoring,
+    classes: usize,
 ) -> Result<Vec<Evaluation>, GpuError> {
     let n = s.labels.len();
     let batches = n.div_ceil(batch);
@@ -521,10 +577,7 @@ fn score(
         pass.set_bind_group(0, &net.buffers.bind_group, &[]);
         pass.set_bind_group(1, &s.data.bind_group, &[]);
         for c in 0..batches {
-            let start = c * batch;
-            let rows = batch.min(n - start);
-            let at = s.base + start;
-            net.encode_eval_batch(k, &mut pass, at, rows, c, start, s.shared_indices);
+            net.encode_eval_batch(k, &mut pass, s.batch(c, batch, false));
         }
     }
     ctx.queue.submit([encoder.finish()]);
@@ -532,59 +585,131 @@ fn score(
     ctx.check()?;
     Ok(results
         .iter()
-        .map(|(slots, preds)| evaluation(slots, preds, &s.labels))
+        .map(|(slots, preds)| evaluation(slots, preds, &s.labels, classes))
         .collect())
 }
 
-/// A saved network scored on a test set alone: what `mlp-gpu eval` builds, without the
-/// training images, index lists or optimizer of a `Trainer`.
+/// A saved network on a data set alone, with no training rows, index lists or optimizer
+/// state on the GPU: what `eval` scores and `predict` predicts with.
 pub struct Scorer<'a> {
     ctx: &'a Context,
     kernels: &'a Kernels,
     net: GpuNetwork,
     data: DataBuffers,
-    labels: Vec<u8>,
+    labels: Vec<u32>,
     batch: usize,
+    lists_at: usize,
 }
 
 impl<'a> Scorer<'a> {
-    /// `test`'s images, all of them or its first `subset`, to score the network of
-    /// `config` with `weights` (parameters and saved state) in batches of its batch size.
+    /// The network `spec` with `weights` (parameters and saved state) on `part`'s rows, all
+    /// or its first `subset`, normalised by `norm`, in batches of at most `batch`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &'a Context,
         kernels: &'a Kernels,
-        test: &Resident,
-        config: &TrainConfig,
+        part: &Resident,
+        spec: &Spec,
+        norm: &Normalization,
         weights: &Weights,
+        batch: usize,
         subset: Option<usize>,
     ) -> Result<Self, GpuError> {
-        let n = test.labels.len().min(subset.unwrap_or(usize::MAX));
+        let n = part.labels.len().min(subset.unwrap_or(usize::MAX));
         let indices: Vec<u32> = (0..n as u32).collect();
-        let spec = config.spec();
-        let batch = config.batch_size.min(n.max(1));
+        let batch = batch.min(n).max(1);
         let member = MemberInit {
             params: weights.0.clone(),
-            hyper: config.hyper(),
-            dropout: config.dropout,
-            seed: config.seed as u32,
+            hyper: crate::optim::Hyper {
+                kind: crate::optim::OptimizerKind::Sgd,
+                lr: 0.0,
+                momentum: 0.0,
+                weight_decay: 0.0,
+            },
+            dropout: spec.dropout,
+            seed: 0,
         };
-        let slots = n.div_ceil(batch).max(1);
-        let net = GpuNetwork::new(ctx, kernels, &spec, &[member], batch, slots, n, n)?;
+        let room = Room {
+            rows: batch,
+            slots: n.div_ceil(batch).max(1),
+            preds_kept: n,
+            index_list: n,
+        };
+        let input = Input {
+            inputs: spec.inputs,
+            dtype: part.dtype,
+            norm: norm.clone(),
+            stats_off: 0,
+        };
+        let net = GpuNetwork::new(ctx, kernels, spec, &[member], room, input)?;
         net.restore(ctx, 0, &weights.0, &weights.1);
+        let stats = stats_words(norm, spec.inputs);
         Ok(Scorer {
             ctx,
             kernels,
+            data: part.select(ctx, kernels, &stats, &indices)?,
+            labels: part.labels_of(&indices),
+            lists_at: stats.len(),
             net,
-            data: test.select(ctx, kernels, &indices)?,
-            labels: test.labels_of(&indices),
             batch,
         })
     }
 
+    fn scoring(&self) -> Scoring<'_> {
+        Scoring::new(&self.data, self.lists_at, self.labels.clone(), true)
+    }
+
+    /// Loss, accuracy and per-class accuracy.
     pub fn evaluate(&self) -> Result<Evaluation, GpuError> {
-        let s = Scoring::new(&self.data, 0, &self.labels, true);
-        let mut e = score(self.ctx, self.kernels, &self.net, self.batch, &s)?;
+        let classes = self.net.spec.classes;
+        let s = self.scoring();
+        let mut e = score(self.ctx, self.kernels, &self.net, self.batch, &s, classes)?;
         Ok(e.swap_remove(0))
+    }
+
+    /// Every row's class probabilities ([rows, classes]) and predicted class, in one submit
+    /// and one wait: each batch's probabilities are copied out before the next overwrites
+    /// them.
+    pub fn predict(&self) -> Result<(Vec<f32>, Vec<u32>), GpuError> {
+        let (ctx, net) = (self.ctx, &self.net);
+        let (n, classes) = (self.labels.len(), net.spec.classes);
+        let s = self.scoring();
+        let bytes = 4 * (n * classes + n) as u64;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probabilities and predictions"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for c in 0..n.div_ceil(self.batch) {
+            let b = s.batch(c, self.batch, true);
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_bind_group(0, &net.buffers.bind_group, &[]);
+                pass.set_bind_group(1, &self.data.bind_group, &[]);
+                net.encode_eval_batch(self.kernels, &mut pass, b);
+            }
+            let region = net.probs_region(b.rows);
+            let to = 4 * (c * self.batch * classes) as u64;
+            let from = 4 * region.start as u64;
+            let len = 4 * region.len() as u64;
+            encoder.copy_buffer_to_buffer(&net.buffers.acts, from, &staging, to, len);
+        }
+        let (probs_bytes, preds_at) = (4 * (n * classes) as u64, 4 * net.preds_at as u64);
+        encoder.copy_buffer_to_buffer(
+            &net.buffers.ints,
+            preds_at,
+            &staging,
+            probs_bytes,
+            4 * n as u64,
+        );
+        let submitted = ctx.queue.submit([encoder.finish()]);
+        let words: Vec<u32> = crate::gpu::buffers::read_mapped(ctx, &staging, submitted)?;
+        ctx.check()?;
+        let (probs, preds) = words.split_at(n * classes);
+        let probs = probs.iter().map(|&w| f32::from_bits(w)).collect();
+        Ok((probs, preds.to_vec()))
     }
 }
 
@@ -593,19 +718,19 @@ fn sum_losses(slots: &[(f32, f32)]) -> f64 {
     slots.iter().map(|(l, _)| f64::from(*l)).sum()
 }
 
-/// One member's evaluation from its loss slots and predictions.
-fn evaluation(slots: &[(f32, f32)], preds: &[u32], labels: &[u8]) -> Evaluation {
-    let mut correct = [0usize; 10];
-    let mut total = [0usize; 10];
+/// One member's evaluation from its loss slots and predictions, over `classes` classes.
+fn evaluation(slots: &[(f32, f32)], preds: &[u32], labels: &[u32], classes: usize) -> Evaluation {
+    let mut correct = vec![0usize; classes];
+    let mut total = vec![0usize; classes];
     for (p, &y) in preds.iter().zip(labels) {
         total[y as usize] += 1;
-        correct[y as usize] += usize::from(*p == u32::from(y));
+        correct[y as usize] += usize::from(*p == y);
     }
     let n = labels.len().max(1) as f64;
     Evaluation {
         loss: sum_losses(slots) / n,
         accuracy: correct.iter().sum::<usize>() as f64 / n,
-        per_class: (0..10)
+        per_class: (0..classes)
             .map(|c| {
                 if total[c] == 0 {
                     0.0

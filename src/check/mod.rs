@@ -227,9 +227,10 @@ pub fn model(
     Ok(m)
 }
 
-/// A dataset of one blank image, for kernels that read none.
+/// A data set of one blank sample, for kernels that read none.
 pub fn no_data(ctx: &Context, k: &Kernels) -> Result<DataBuffers, GpuError> {
-    DataBuffers::new(ctx, &k.data_layout, &[0; 784], &[0], &[0])
+    let blank = crate::data::Values::U8(vec![0; 4]);
+    DataBuffers::new(ctx, &k.data_layout, &blank, &[0], &[0])
 }
 
 /// Encodes `f` into one compute pass over `m` and `d` and submits it.

@@ -8,9 +8,11 @@
 
 use super::linear::mask;
 use super::{compare, model, no_data, read_f32, run, Row};
+use crate::data::{Dtype, Normalization, NormalizeMode, Part, Values};
 use crate::gpu::batch_norm::BatchNormAt;
 use crate::gpu::buffers::read_words;
-use crate::gpu::cross_entropy::CrossEntropyAt;
+use crate::gpu::cross_entropy::{CrossEntropyAt, Output};
+use crate::gpu::gather::{stats_words, Input};
 use crate::gpu::immediates::Pack;
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::ops::Activation;
@@ -42,55 +44,103 @@ pub fn all(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Row>, GpuErr
     Ok(rows)
 }
 
-/// Images normalised and labels copied through a shuffled index list, from inside it.
+/// Samples of `inputs` values of `dtype` with labels of 10 classes.
+fn samples(rng: &mut Rng, n: usize, inputs: usize, dtype: Dtype) -> Part {
+    let values = match dtype {
+        Dtype::U8 => Values::U8(
+            (0..n * inputs)
+                .map(|_| (rng.next_u64() & 0xff) as u8)
+                .collect(),
+        ),
+        Dtype::F32 => Values::F32(random(rng, n * inputs, 50.0)),
+    };
+    let labels = (0..n).map(|_| rng.below(10) as u32).collect();
+    Part { values, labels }
+}
+
+/// Every form of the gather: 8-bit and f32 values, four at a time (784 inputs) and one at
+/// a time (13), one mean and std for all inputs and one per input (from the index buffer,
+/// before the index list): samples normalised and labels copied through a shuffled index
+/// list, from inside it.
 pub fn gather(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Row>, GpuError> {
-    let images = 700;
+    let samples_n = 700;
     let mut rng = Rng::new(9);
-    let pixels: Vec<u8> = (0..images * 784)
-        .map(|_| (rng.next_u64() & 0xff) as u8)
-        .collect();
-    let labels: Vec<u8> = (0..images).map(|_| rng.below(10) as u8).collect();
     let mut out = Vec::new();
-    for rows in [1, 64, 513] {
-        let mut indices: Vec<u32> = (0..images as u32).collect();
-        rng.shuffle(&mut indices);
-        let off = 5; // start inside the index list
-        let d = DataBuffers::new(ctx, &k.data_layout, &pixels, &labels, &indices)?;
-        let m = model(
-            ctx,
-            k,
-            &[0.0],
-            &vec![0.0; 4 + rows * 784],
-            &[],
-            &[0.0],
-            &vec![0; 2 + rows],
-        )?;
-        run(ctx, &m, &d, |p| k.gather(p, 4, 2, off, rows, SOLO));
-        let (mut x, mut y) = (vec![0.0; rows * 784], vec![0; rows]);
-        reference::gather(&mut x, &mut y, &pixels, &labels, &indices[off..off + rows]);
-        let shape = format!("{rows} rows");
-        let got = read_f32(ctx, &m.acts, 4, x.len())?;
-        out.push(compare(
-            "gather images",
-            variant,
-            shape.clone(),
-            &got,
-            &x,
-            1e-5,
-            1e-5,
-        ));
-        let got: Vec<u32> = read_words(ctx, &m.ints, 2, rows)?;
-        out.push(compare(
-            "gather labels",
-            variant,
-            shape,
-            &floats(&got),
-            &floats(&y),
-            0.0,
-            0.0,
-        ));
+    for dtype in [Dtype::U8, Dtype::F32] {
+        for inputs in [784, 13] {
+            let part = samples(&mut rng, samples_n, inputs, dtype);
+            let all: Vec<u32> = (0..samples_n as u32).collect();
+            for mode in [NormalizeMode::Scalar, NormalizeMode::Column] {
+                let norm = Normalization::fit(mode, &part.values, inputs, &all);
+                let input = Input {
+                    inputs,
+                    dtype,
+                    norm,
+                    stats_off: 0,
+                };
+                for rows in [1, 64, 513] {
+                    let what = format!("{dtype:?} {mode:?}").to_lowercase();
+                    out.extend(gather_case(ctx, k, variant, &part, &input, rows, &what)?);
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+/// One gather of `rows` rows by `input` from `part`, against its twin.
+fn gather_case(
+    ctx: &Context,
+    k: &Kernels,
+    variant: &str,
+    part: &Part,
+    input: &Input,
+    rows: usize,
+    what: &str,
+) -> Result<Vec<Row>, GpuError> {
+    let (inputs, n) = (input.inputs, part.len());
+    let mut indices: Vec<u32> = (0..n as u32).collect();
+    Rng::new(rows as u64).shuffle(&mut indices);
+    let stats = stats_words(&input.norm, inputs);
+    let off = stats.len() + 5; // start inside the index list, after the statistics
+    let words = [&stats[..], &indices].concat();
+    let d = DataBuffers::new(ctx, &k.data_layout, &part.values, &part.labels, &words)?;
+    let acts = vec![0.0; 4 + rows * inputs];
+    let m = model(ctx, k, &[0.0], &acts, &[], &[0.0], &vec![0; 2 + rows])?;
+    run(ctx, &m, &d, |p| k.gather(p, 4, 2, off, rows, input, SOLO));
+    let (mut x, mut y) = (vec![0.0; rows * inputs], vec![0; rows]);
+    let batch = &indices[off - stats.len()..off - stats.len() + rows];
+    reference::gather(
+        &mut x,
+        &mut y,
+        &part.values,
+        &part.labels,
+        batch,
+        inputs,
+        &input.norm,
+    );
+    let shape = format!("{rows} rows of {inputs} {what}");
+    let got = read_f32(ctx, &m.acts, 4, x.len())?;
+    let images = compare(
+        "gather values",
+        variant,
+        shape.clone(),
+        &got,
+        &x,
+        1e-5,
+        1e-5,
+    );
+    let got: Vec<u32> = read_words(ctx, &m.ints, 2, rows)?;
+    let labels = compare(
+        "gather labels",
+        variant,
+        shape,
+        &floats(&got),
+        &floats(&y),
+        0.0,
+        0.0,
+    );
+    Ok(vec![images, labels])
 }
 
 /// The dropout mask and scale, exactly the CPU's: a kept element differs from a dropped one
@@ -336,10 +386,11 @@ pub fn batch_norm_backward(
     Ok(out)
 }
 
-/// (rows, classes, logit scale): partial workgroups, one class, and logits of 1e4 that
-/// overflow a naive exp.
-pub const CROSS_ENTROPY_CASES: [(usize, usize, f32); 7] = [
+/// (rows, classes, logit scale): partial workgroups, one class, a thousand classes, and
+/// logits of 1e4 that overflow a naive exp.
+pub const CROSS_ENTROPY_CASES: [(usize, usize, f32); 8] = [
     (1, 10, 5.0),
+    (64, 1000, 5.0),
     (64, 10, 5.0),
     (513, 10, 5.0),
     (63, 7, 5.0),
@@ -348,7 +399,8 @@ pub const CROSS_ENTROPY_CASES: [(usize, usize, f32); 7] = [
     (513, 10, 1e4),
 ];
 
-/// The fused softmax cross-entropy: summed loss and correct count, predictions, gradient.
+/// The fused softmax cross-entropy: summed loss and correct count, predictions, gradient;
+/// and in a second run the probabilities `predict` reads instead of the gradient.
 pub fn cross_entropy(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Row>, GpuError> {
     let mut out = Vec::new();
     for (seed, (rows, classes, scale)) in CROSS_ENTROPY_CASES.into_iter().enumerate() {
@@ -361,7 +413,7 @@ pub fn cross_entropy(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Ro
             rows,
             classes,
             logits: 0,
-            grad: Some(n),
+            output: Output::Grad(n),
             labels: 0,
             preds: rows,
             slot: 1,
@@ -371,8 +423,13 @@ pub fn cross_entropy(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Ro
         let m = model(ctx, k, &[0.0], &acts, &[], &[0.0; 3], &ints)?;
         run(ctx, &m, &no_data(ctx, k)?, |p| k.cross_entropy(p, &at));
         let (mut grad, mut preds) = (vec![0.0; n], vec![0; rows]);
-        let (loss, correct) =
-            reference::cross_entropy(Some(&mut grad), &mut preds, &logits, &labels, classes);
+        let (loss, correct) = reference::cross_entropy(
+            reference::Output::Grad(&mut grad),
+            &mut preds,
+            &logits,
+            &labels,
+            classes,
+        );
         let shape = format!("{rows} rows x {classes} classes, logits up to {scale}");
         let slot = read_f32(ctx, &m.state, 1, 2)?;
         // loss: one log/exp per row, summed over rows in f32: relative 1e-5 per row
@@ -409,9 +466,29 @@ pub fn cross_entropy(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Ro
         out.push(compare(
             "cross_entropy gradient",
             variant,
-            shape,
+            shape.clone(),
             &got,
             &grad,
+            1e-6,
+            1e-4,
+        ));
+        let probs_at = CrossEntropyAt {
+            output: Output::Probs(n),
+            ..at
+        };
+        run(ctx, &m, &no_data(ctx, k)?, |p| {
+            k.cross_entropy(p, &probs_at)
+        });
+        let mut probs = vec![0.0; n];
+        let out_probs = reference::Output::Probs(&mut probs);
+        reference::cross_entropy(out_probs, &mut preds, &logits, &labels, classes);
+        let got = read_f32(ctx, &m.acts, n, n)?;
+        out.push(compare(
+            "cross_entropy probabilities",
+            variant,
+            shape,
+            &got,
+            &probs,
             1e-6,
             1e-4,
         ));

@@ -9,7 +9,9 @@
 //! through each update rule.
 
 use super::{compare, read_f32, run, within, Row};
-use crate::gpu::network::{GpuNetwork, MemberInit, Step};
+use crate::data::{Dtype, Normalization, Part, Values};
+use crate::gpu::gather::Input;
+use crate::gpu::network::{GpuNetwork, MemberInit, Room, Step};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels, MatmulVariant};
 use crate::model::{Init, ParamLayout, Spec};
 use crate::optim::{Hyper, OptimizerKind};
@@ -33,12 +35,26 @@ fn hyper(kind: OptimizerKind) -> Hyper {
     }
 }
 
-/// Seeded images and labels.
-pub fn dataset(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+/// Seeded 784-value 8-bit samples with labels of 10 classes.
+pub fn dataset(n: usize, seed: u64) -> Part {
     let mut rng = Rng::new(seed);
-    let pixels = (0..n * 784).map(|_| (rng.next_u64() % 256) as u8).collect();
-    let labels = (0..n).map(|_| rng.below(10) as u8).collect();
-    (pixels, labels)
+    let values = (0..n * 784).map(|_| (rng.next_u64() % 256) as u8).collect();
+    let labels = (0..n).map(|_| rng.below(10) as u32).collect();
+    Part {
+        values: Values::U8(values),
+        labels,
+    }
+}
+
+/// How these checks' networks gather `dataset`'s samples: 784 8-bit values, normalised as
+/// runs before fitted normalisations were (one mean and std).
+pub fn input() -> Input {
+    Input {
+        inputs: 784,
+        dtype: Dtype::U8,
+        norm: Normalization::fashion_legacy(),
+        stats_off: 0,
+    }
 }
 
 /// Runs training step `step` on the GPU over rows off..off+rows of the index list (its
@@ -52,7 +68,7 @@ pub fn gpu_step_and_cpu_batch(
     step: u32,
     off: usize,
     rows: usize,
-    (pixels, labels, indices): (&[u8], &[u8], &[u32]),
+    (part, indices): (&Part, &[u32]),
 ) -> (Vec<f32>, Vec<u32>) {
     let s = Step {
         index_off: off,
@@ -61,9 +77,20 @@ pub fn gpu_step_and_cpu_batch(
         slot: step as usize,
     };
     run(ctx, &gpu.buffers, d, |p| gpu.encode_train_step(k, p, s));
-    let mut x = vec![0.0; rows * 784];
+    let inputs = gpu.input.inputs;
+    let mut x = vec![0.0; rows * inputs];
     let mut y = vec![0; rows];
-    reference::gather(&mut x, &mut y, pixels, labels, &indices[off..off + rows]);
+    let batch = &indices[off..off + rows];
+    let norm = &gpu.input.norm;
+    reference::gather(
+        &mut x,
+        &mut y,
+        &part.values,
+        &part.labels,
+        batch,
+        inputs,
+        norm,
+    );
     (x, y)
 }
 
@@ -74,11 +101,11 @@ pub fn check(
     variant: MatmulVariant,
     kind: OptimizerKind,
 ) -> Result<Vec<Row>, GpuError> {
-    let spec = Spec::new(vec![65, 7], true, 0.2);
+    let spec = Spec::new(784, vec![65, 7], 10, true, 0.2);
     let hyper = hyper(kind);
-    let (pixels, labels) = dataset(IMAGES, 1);
+    let part = dataset(IMAGES, 1);
     let indices: Vec<u32> = (0..IMAGES as u32).rev().collect();
-    let d = DataBuffers::new(ctx, &k.data_layout, &pixels, &labels, &indices)?;
+    let d = DataBuffers::new(ctx, &k.data_layout, &part.values, &part.labels, &indices)?;
     let params = ParamLayout::new(&spec).init(Init::KaimingUniform, 4);
     let member = MemberInit {
         params: params.clone(),
@@ -86,7 +113,13 @@ pub fn check(
         dropout: spec.dropout,
         seed: SEED,
     };
-    let gpu = GpuNetwork::new(ctx, k, &spec, &[member], ROWS, 4, 0, IMAGES)?;
+    let room = Room {
+        rows: ROWS,
+        slots: 4,
+        preds_kept: 0,
+        index_list: IMAGES,
+    };
+    let gpu = GpuNetwork::new(ctx, k, &spec, &[member], room, input())?;
     let mut cpu = Network::new(spec.clone(), params);
     let mut rows = Vec::new();
     let (v, shape) = (
@@ -96,7 +129,7 @@ pub fn check(
     for step in 0..3u32 {
         cpu.params = gpu.read_params(ctx, 0)?;
         cpu.state = gpu.read_state(ctx, 0)?[gpu.state.saved()].to_vec();
-        let batch = (&pixels[..], &labels[..], &indices[..]);
+        let batch = (&part, &indices[..]);
         let (x, y) =
             gpu_step_and_cpu_batch(ctx, &gpu, k, &d, step, step as usize * ROWS, ROWS, batch);
         let before = cpu.params.clone();

@@ -1,6 +1,7 @@
 //! The GPU buffers of a model and of a dataset, and reading them back.
 
 use super::{Context, GpuError};
+use crate::data::Values;
 use wgpu::util::DeviceExt;
 use wgpu::{BindGroup, BindGroupLayout, Buffer, BufferUsages};
 
@@ -92,9 +93,9 @@ impl ModelBuffers {
     }
 }
 
-/// Group 1 of `common.wgsl`: a dataset resident on the GPU.
+/// Group 1 of `common.wgsl`: a data set resident on the GPU.
 pub struct DataBuffers {
-    pub pixels: Buffer,
+    pub values: Buffer,
     pub labels: Buffer,
     pub indices: Buffer,
     pub bind_group: BindGroup,
@@ -113,36 +114,41 @@ pub fn pack_u8(bytes: &[u8]) -> Vec<u32> {
 }
 
 impl DataBuffers {
-    /// `pixels` is images x 784 u8; `indices` is the initial index list (rewritten per epoch).
+    /// A data set's `values` and class-index `labels`, and `indices`, the index buffer's
+    /// first contents (normalisation statistics and index lists, rewritten per epoch).
     pub fn new(
         ctx: &Context,
         layout: &BindGroupLayout,
-        pixels: &[u8],
-        labels: &[u8],
+        values: &Values,
+        labels: &[u32],
         indices: &[u32],
     ) -> Result<Self, GpuError> {
+        let words = match values {
+            Values::U8(v) => pack_u8(v),
+            Values::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+        };
         ctx.check_binding(
-            "the images",
-            pixels.len().div_ceil(4) as u64 * 4,
-            "use fewer images",
+            "the data set's values",
+            4 * words.len() as u64,
+            "use fewer rows or inputs",
         )?;
-        let pixels = storage(ctx, "pixels", bytemuck::cast_slice(&pack_u8(pixels)));
-        let labels = storage(ctx, "labels", bytemuck::cast_slice(&pack_u8(labels)));
+        let values = storage(ctx, "values", bytemuck::cast_slice(&words));
+        let labels = storage(ctx, "labels", bytemuck::cast_slice(labels));
         let indices = storage(ctx, "indices", bytemuck::cast_slice(indices));
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("data"),
             layout,
-            entries: &entries(&[&pixels, &labels, &indices]),
+            entries: &entries(&[&values, &labels, &indices]),
         });
         Ok(DataBuffers {
-            pixels,
+            values,
             labels,
             indices,
             bind_group,
         })
     }
 
-    /// The same images and labels (shared, not copied) with an index list of their own.
+    /// The same values and labels (shared, not copied) with an index buffer of its own.
     pub fn with_indices(
         &self,
         ctx: &Context,
@@ -158,10 +164,10 @@ impl DataBuffers {
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("data"),
             layout,
-            entries: &entries(&[&self.pixels, &self.labels, &indices]),
+            entries: &entries(&[&self.values, &self.labels, &indices]),
         });
         Ok(DataBuffers {
-            pixels: self.pixels.clone(),
+            values: self.values.clone(),
             labels: self.labels.clone(),
             indices,
             bind_group,
@@ -169,7 +175,7 @@ impl DataBuffers {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.pixels.size() + self.labels.size() + self.indices.size()
+        self.values.size() + self.labels.size() + self.indices.size()
     }
 }
 

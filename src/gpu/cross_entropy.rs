@@ -3,6 +3,17 @@
 use super::immediates::{word, CrossEntropy, Pack};
 use super::Kernels;
 
+/// What the loss writes besides the loss sums and predictions, at an offset of acts
+/// [rows, classes].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    None,
+    /// The gradient of the mean loss by the logits (training).
+    Grad(usize),
+    /// The softmax of the logits: each class's probability (`predict`).
+    Probs(usize),
+}
+
 /// Where the loss of one batch reads and writes (f32/u32 word offsets).
 #[derive(Clone, Copy, Debug)]
 pub struct CrossEntropyAt {
@@ -10,8 +21,7 @@ pub struct CrossEntropyAt {
     pub classes: usize,
     /// acts: [rows, classes]
     pub logits: usize,
-    /// acts: gradient of the mean loss by the logits, if wanted
-    pub grad: Option<usize>,
+    pub output: Output,
     /// ints: labels [rows] and argmax predictions [rows]
     pub labels: usize,
     pub preds: usize,
@@ -26,11 +36,18 @@ impl Kernels {
             rows: word(at.rows),
             classes: word(at.classes),
             logits_off: word(at.logits),
-            grad_off: word(at.grad.unwrap_or(0)),
+            out_off: word(match at.output {
+                Output::None => 0,
+                Output::Grad(o) | Output::Probs(o) => o,
+            }),
             label_off: word(at.labels),
             pred_off: word(at.preds),
             slot_off: word(at.slot),
-            write_grad: u32::from(at.grad.is_some()),
+            output: match at.output {
+                Output::None => 0,
+                Output::Grad(_) => 1,
+                Output::Probs(_) => 2,
+            },
             acts_ms: at.pack.acts,
             ints_ms: at.pack.ints,
             state_ms: at.pack.state,

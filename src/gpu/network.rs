@@ -3,7 +3,8 @@
 
 use super::batch_norm::BatchNormAt;
 use super::buffers::{read_regions, read_words, ModelBuffers};
-use super::cross_entropy::CrossEntropyAt;
+use super::cross_entropy::{CrossEntropyAt, Output};
+use super::gather::Input;
 use super::immediates::{word, Member, Pack, MEMBER_WORDS};
 use super::{Context, GpuError, Kernels};
 use crate::model::{align4, Act, ActLayout, ParamLayout, Plan, Spec, Stage, StateLayout};
@@ -30,6 +31,8 @@ pub struct GpuNetwork {
     /// ints, per member: labels of the batch at 0, predictions from `preds_at` on (at
     /// least a batch of them), and its settings (`Member`) in the last MEMBER_WORDS words.
     pub preds_at: usize,
+    /// How the gather reads and normalises the bound data set.
+    pub input: Input,
 }
 
 /// One member of a pack: its initial parameters and its own settings.
@@ -73,6 +76,22 @@ struct Batch {
     preds_at: usize,
     /// Whether every member reads the one index list bound (the test set), not its own.
     shared_indices: bool,
+    /// Whether the loss writes the probabilities where the logits' gradient goes.
+    probs: bool,
+}
+
+/// One evaluation batch: where its rows' indices start in each member's index list, its
+/// loss slot, where its predictions go (after `preds_at`), whether every member reads the
+/// one index list bound (the test set's) instead of its own, and whether the loss also
+/// writes the probabilities (`probs_region`).
+#[derive(Clone, Copy, Debug)]
+pub struct EvalBatch {
+    pub index_off: usize,
+    pub rows: usize,
+    pub slot: usize,
+    pub pred_off: usize,
+    pub shared_indices: bool,
+    pub probs: bool,
 }
 
 /// What changes from one training step to the next.
@@ -119,21 +138,35 @@ fn strides(
     }
 }
 
+/// What a network's buffers hold room for: its largest batch, its loss slots, the
+/// predictions each member keeps, and each member's index list (the stride between the
+/// members' lists in the index buffer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Room {
+    pub rows: usize,
+    pub slots: usize,
+    pub preds_kept: usize,
+    pub index_list: usize,
+}
+
 impl GpuNetwork {
-    /// A pack of `members` (one for a solo run) of shape `spec`. `rows` is the largest
-    /// batch, `slots` the loss slots, `preds_kept` how many predictions each member keeps,
-    /// `index_list` the length of each member's index list.
-    #[allow(clippy::too_many_arguments)]
+    /// A pack of `members` (one for a solo run) of shape `spec`, with room for `room`,
+    /// gathering its batches as `input` says.
     pub fn new(
         ctx: &Context,
         kernels: &Kernels,
         spec: &Spec,
         members: &[MemberInit],
-        rows: usize,
-        slots: usize,
-        preds_kept: usize,
-        index_list: usize,
+        room: Room,
+        input: Input,
     ) -> Result<Self, GpuError> {
+        assert_eq!(input.inputs, spec.inputs, "the data fits the network");
+        let Room {
+            rows,
+            slots,
+            preds_kept,
+            index_list,
+        } = room;
         let layout = ParamLayout::new(spec);
         for m in members {
             assert_eq!(m.params.len(), layout.len, "parameters match the spec");
@@ -177,6 +210,7 @@ impl GpuNetwork {
             pack,
             settings: members.iter().map(|m| (m.hyper, m.seed)).collect(),
             preds_at: rows,
+            input,
         })
     }
 
@@ -241,7 +275,8 @@ impl GpuNetwork {
                 } else {
                     *pack
                 };
-                k.gather(pass, at(Act::Input), 0, b.index_off, b.rows, &lists)
+                let input = &self.input;
+                k.gather(pass, at(Act::Input), 0, b.index_off, b.rows, input, &lists)
             }
             Stage::LinearForward {
                 layer: l,
@@ -270,7 +305,11 @@ impl GpuNetwork {
                     rows: b.rows,
                     classes: self.spec.classes,
                     logits: at(Act::Output(last)),
-                    grad: grad.then(|| at(Act::Grad(last))),
+                    output: match (grad, b.probs) {
+                        (true, _) => Output::Grad(at(Act::Grad(last))),
+                        (false, true) => Output::Probs(at(Act::Grad(last))),
+                        (false, false) => Output::None,
+                    },
                     labels: 0,
                     preds: b.preds_at,
                     slot: self.state.slot(b.slot),
@@ -314,33 +353,30 @@ impl GpuNetwork {
             slot: s.slot,
             preds_at: self.preds_at,
             shared_indices: false,
+            probs: false,
         };
         self.encode(k, pass, &self.plan.train, &b);
     }
 
-    /// Evaluation of one batch of every member: loss into `slot`, predictions to
-    /// ints[preds_at + pred_off..]; with `shared_indices` every member reads the one index
-    /// list bound (the test set's), else its own.
-    #[allow(clippy::too_many_arguments)]
-    pub fn encode_eval_batch(
-        &self,
-        k: &Kernels,
-        pass: &mut ComputePass<'_>,
-        index_off: usize,
-        rows: usize,
-        slot: usize,
-        pred_off: usize,
-        shared_indices: bool,
-    ) {
+    /// Evaluation of one batch of every member (`EvalBatch`).
+    pub fn encode_eval_batch(&self, k: &Kernels, pass: &mut ComputePass<'_>, e: EvalBatch) {
         let b = Batch {
-            index_off,
-            rows,
+            index_off: e.index_off,
+            rows: e.rows,
             step: 0,
-            slot,
-            preds_at: self.preds_at + pred_off,
-            shared_indices,
+            slot: e.slot,
+            preds_at: self.preds_at + e.pred_off,
+            shared_indices: e.shared_indices,
+            probs: e.probs,
         };
         self.encode(k, pass, &self.plan.eval, &b);
+    }
+
+    /// Where member 0's probabilities of an evaluation batch of `rows` rows are (acts words),
+    /// until the next batch overwrites them.
+    pub fn probs_region(&self, rows: usize) -> std::ops::Range<usize> {
+        let last = self.params.layers.len() - 1;
+        self.acts.range(Act::Grad(last), rows)
     }
 
     /// Member `m`'s parameters.

@@ -86,10 +86,9 @@ impl Op {
     /// The constants the host prepends, so that Rust and WGSL read each from one place.
     fn constants(self, variant: MatmulVariant) -> String {
         match self {
-            Op::Gather => format!("const INPUTS: u32 = {}u;\n", crate::model::INPUTS),
             Op::BatchNorm => format!("const COLS: u32 = {BATCH_NORM_COLS}u;\n"),
             Op::Linear => variant.constants(),
-            Op::Dropout | Op::CrossEntropy | Op::Optimizer => String::new(),
+            Op::Gather | Op::Dropout | Op::CrossEntropy | Op::Optimizer => String::new(),
         }
     }
 

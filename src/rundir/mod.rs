@@ -9,6 +9,7 @@ pub mod lock;
 pub mod model_file;
 
 use crate::config::TrainConfig;
+use crate::data::{DataRecord, Normalization};
 use crate::train::Evaluation;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,12 @@ pub enum FolderError {
         theirs: PathBuf,
         ours: PathBuf,
     },
+    #[error("{}: trained on data whose files have changed since ({theirs}, now {ours}); use the data it trained on, or another --out", .dir.display())]
+    DataChanged {
+        dir: PathBuf,
+        theirs: String,
+        ours: String,
+    },
     #[error(transparent)]
     Lock(#[from] LockError),
 }
@@ -78,9 +85,22 @@ pub struct SavedConfig {
     pub train: TrainConfig,
     pub adapter: String,
     pub version: String,
-    /// The data directory the run trained on; `--resume` reads the same one.
+    /// The data the run trained on (`--data`); `--resume` reads the same.
     #[serde(default)]
     pub data: Option<PathBuf>,
+    /// What the data was and how its inputs were normalised. Absent in runs from before
+    /// 0.2, which trained on Fashion-MNIST normalised by `Normalization::fashion_legacy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DataRecord>,
+}
+
+impl SavedConfig {
+    /// The normalisation the run was trained with.
+    pub fn normalization(&self) -> Normalization {
+        self.dataset
+            .as_ref()
+            .map_or_else(Normalization::fashion_legacy, |d| d.normalize.clone())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,12 +314,40 @@ pub fn epochs_done(dir: &Path) -> usize {
     checkpoint::epochs_done(&dir.join(CHECKPOINT))
 }
 
-/// A finished run's summary, if `dir` holds one for exactly `c` on the data in `data`; an
-/// error if `dir` holds another run's settings or data.
+/// The data a process trains on: where it was read from and its fingerprint.
+#[derive(Clone, Copy, Debug)]
+pub struct DataSeen<'a> {
+    pub dir: &'a Path,
+    pub fingerprint: &'a str,
+}
+
+impl SavedConfig {
+    /// Refuses data other than the run's: another path, or files that changed.
+    pub fn check_data(&self, dir: &Path, data: DataSeen) -> Result<(), FolderError> {
+        if let Some(theirs) = self.data.as_ref().filter(|d| *d != data.dir) {
+            return Err(FolderError::OtherData {
+                dir: dir.to_path_buf(),
+                theirs: theirs.clone(),
+                ours: data.dir.to_path_buf(),
+            });
+        }
+        match &self.dataset {
+            Some(d) if d.info.fingerprint != data.fingerprint => Err(FolderError::DataChanged {
+                dir: dir.to_path_buf(),
+                theirs: d.info.fingerprint.clone(),
+                ours: data.fingerprint.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A finished run's summary, if `dir` holds one for exactly `c` on `data`; an error if
+/// `dir` holds another run's settings or data.
 pub fn finished_run(
     dir: &Path,
     c: &TrainConfig,
-    data: &Path,
+    data: DataSeen,
 ) -> Result<Option<Summary>, FolderError> {
     if !holds_run(dir) {
         return Ok(None);
@@ -310,12 +358,6 @@ pub fn finished_run(
             dir: dir.to_path_buf(),
         });
     }
-    if let Some(theirs) = saved.data.filter(|d| d != data) {
-        return Err(FolderError::OtherData {
-            dir: dir.to_path_buf(),
-            theirs,
-            ours: data.to_path_buf(),
-        });
-    }
+    saved.check_data(dir, data)?;
     Ok(read_summary(dir).filter(|s| s.status.finished()))
 }

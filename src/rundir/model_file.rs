@@ -1,19 +1,73 @@
-//! model.safetensors: the trained network with PyTorch `nn.Sequential` state_dict names.
+//! model.safetensors: the trained network with PyTorch `nn.Sequential` state_dict names,
+//! and in its `__metadata__`, under the one key `mlp_gpu` (one, so that the header's bytes
+//! are the same every time), what a model alone needs to predict: a JSON object with the
+//! format, the run's settings (`config`) and its data (`data`: input shape, class names,
+//! normalisation).
 
 use super::FolderError;
+use crate::config::TrainConfig;
+use crate::data::DataRecord;
+use crate::gpu::network::Weights;
 use crate::model::{state_dict, Home, NamedTensor, ParamLayout, StateLayout};
 use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 
-/// The model as safetensors bytes.
+const KEY: &str = "mlp_gpu";
+const FORMAT: &str = "mlp-gpu model 1";
+
+/// What a model file says of itself: the run's settings and data (models from before 0.2
+/// say nothing: their run's config.json says it instead).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format: String,
+    pub config: TrainConfig,
+    pub data: DataRecord,
+}
+
+/// A model's metadata: the run's settings and data.
+pub fn metadata(c: &TrainConfig, data: &DataRecord) -> HashMap<String, String> {
+    let meta = ModelMeta {
+        format: FORMAT.into(),
+        config: c.clone(),
+        data: data.clone(),
+    };
+    let json = serde_json::to_string(&meta).expect("plain data");
+    HashMap::from([(KEY.to_string(), json)])
+}
+
+/// The metadata of the model at `path`, if it has mlp-gpu's.
+pub fn read_metadata(path: &Path) -> Result<Option<ModelMeta>, FolderError> {
+    let fail = |problem: String| FolderError::invalid(path, problem);
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
+    let Some(json) = header.metadata().as_ref().and_then(|m| m.get(KEY)) else {
+        return Ok(None);
+    };
+    let meta: ModelMeta =
+        serde_json::from_str(json).map_err(|e| fail(format!("its metadata does not read: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(fail(format!(
+            "is a model of format {}, not {FORMAT}",
+            meta.format
+        )));
+    }
+    Ok(Some(meta))
+}
+
+/// The model as safetensors bytes: `weights` (parameters, saved state) after `batches`
+/// steps, with `metadata`.
 pub fn model_bytes(
     layout: &ParamLayout,
     state: &StateLayout,
     dropout: bool,
-    params: &[f32],
-    st: &[f32],
+    weights: &Weights,
     batches: i64,
+    metadata: HashMap<String, String>,
 ) -> Vec<u8> {
+    let (params, st) = (&weights.0, &weights.1);
     let tracked = batches.to_le_bytes();
     let data: Vec<(String, Vec<u8>, Vec<usize>, Dtype)> = state_dict(layout, state, dropout)
         .into_iter()
@@ -38,7 +92,7 @@ pub fn model_bytes(
             )
         })
         .collect();
-    safetensors::serialize(views, None).expect("tensors serialise")
+    safetensors::serialize(views, Some(metadata)).expect("tensors serialise")
 }
 
 /// The little-endian f32 values of a safetensors F32 tensor's bytes.

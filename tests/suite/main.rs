@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod context;
+mod data;
 mod deps;
 mod faults;
 mod kernels;

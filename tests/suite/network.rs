@@ -12,7 +12,8 @@ use mlp_gpu::rng::Rng;
 fn mean_loss(net: &Network, x: &[f32], labels: &[u32]) -> f64 {
     let f = net.forward(x, labels.len(), true, 1, 0);
     let mut preds = vec![0; labels.len()];
-    let (sum, _) = reference::cross_entropy(None, &mut preds, f.logits(), labels, net.spec.classes);
+    let none = reference::Output::None;
+    let (sum, _) = reference::cross_entropy(none, &mut preds, f.logits(), labels, net.spec.classes);
     f64::from(sum) / labels.len() as f64
 }
 
@@ -48,7 +49,8 @@ fn reference_gradients_match_finite_differences_with_batch_norm_and_dropout() {
     let f = net.forward(&x, rows, true, 1, 0);
     let mut dlogits = vec![0.0; rows * 3];
     let mut preds = vec![0; rows];
-    reference::cross_entropy(Some(&mut dlogits), &mut preds, f.logits(), &labels, 3);
+    let out = reference::Output::Grad(&mut dlogits);
+    reference::cross_entropy(out, &mut preds, f.logits(), &labels, 3);
     let analytic = net.backward(&f, &dlogits);
     let h = 3e-3f32;
     let numeric: Vec<f32> = (0..layout.len)
@@ -126,7 +128,7 @@ fn full_training_step_gpu_matches_cpu_rmsprop() {
 /// `full_training_step_gpu_matches_cpu_*`.
 fn twenty_steps_agree(kind: OptimizerKind) {
     let k = kernels(ctx().variant);
-    let spec = Spec::new(vec![200, 200, 200], true, 0.2);
+    let spec = Spec::new(784, vec![200, 200, 200], 10, true, 0.2);
     let rows = 128;
     let lr = if kind == OptimizerKind::Sgd {
         0.05
@@ -139,16 +141,16 @@ fn twenty_steps_agree(kind: OptimizerKind) {
         momentum: 0.0,
         weight_decay: 0.0,
     };
-    let (pixels, labels) = step::dataset(512, 2);
+    let part = step::dataset(512, 2);
     let indices: Vec<u32> = (0..512).collect();
-    let d = data(k, &pixels, &labels, &indices);
+    let d = part_data(k, &part, &indices);
     let params = ParamLayout::new(&spec).init(Init::Pytorch, 0);
     let gpu = solo_network(k, &spec, params.clone(), hyper, 5, rows, 20, 0, 512);
     let mut cpu = Network::new(spec.clone(), params);
     let mut cpu_losses = Vec::new();
     for step in 0..20u32 {
         let off = (step as usize * rows) % 512;
-        let batch = (&pixels[..], &labels[..], &indices[..]);
+        let batch = (&part, &indices[..]);
         let (x, y) = step::gpu_step_and_cpu_batch(ctx(), &gpu, k, &d, step, off, rows, batch);
         cpu_losses.push(cpu.train_step(&x, &y, &hyper, 5, step).loss / rows as f32);
     }

@@ -1,7 +1,7 @@
 //! Packs: members trained in the same dispatches are their solo runs to the last bit.
 
 use crate::common::*;
-use mlp_gpu::gpu::network::{GpuNetwork, MemberInit, Step};
+use mlp_gpu::gpu::network::{GpuNetwork, MemberInit, Room, Step};
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{Init, ParamLayout, Spec};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
@@ -90,12 +90,12 @@ fn train(
 
 fn pack_equals_solo_runs(batch_norm: bool, variant: MatmulVariant) {
     let k = kernels(variant);
-    let (pixels, labels): (Vec<u8>, Vec<u8>) = {
+    let (pixels, labels): (Vec<u8>, Vec<u32>) = {
         let mut rng = Rng::new(5);
         let p = (0..IMAGES * 784)
             .map(|_| (rng.next_u64() % 256) as u8)
             .collect();
-        (p, (0..IMAGES).map(|_| rng.below(10) as u8).collect())
+        (p, (0..IMAGES).map(|_| rng.below(10) as u32).collect())
     };
     let all = members();
     let init = |spec: &Spec, (hyper, dropout, init, seed): (Hyper, f32, Init, u32)| MemberInit {
@@ -105,13 +105,20 @@ fn pack_equals_solo_runs(batch_norm: bool, variant: MatmulVariant) {
         seed,
     };
     let max_p = all.iter().map(|m| m.1).fold(0.0, f32::max);
-    let spec = Spec::new(HIDDEN.to_vec(), batch_norm, max_p);
+    let spec = Spec::new(784, HIDDEN.to_vec(), 10, batch_norm, max_p);
     let inits: Vec<_> = all.iter().map(|&m| init(&spec, m)).collect();
-    let pack = GpuNetwork::new(ctx(), k, &spec, &inits, ROWS, STEPS, 0, IMAGES).unwrap();
+    let room = Room {
+        rows: ROWS,
+        slots: STEPS,
+        preds_kept: 0,
+        index_list: IMAGES,
+    };
+    let input = mlp_gpu::check::step::input();
+    let pack = GpuNetwork::new(ctx(), k, &spec, &inits, room, input).unwrap();
     let indices: Vec<u32> = all.iter().flat_map(|m| order(m.3)).collect();
     let packed = train(k, &pack, &data(k, &pixels, &labels, &indices));
     for (m, &member) in all.iter().enumerate() {
-        let solo_spec = Spec::new(HIDDEN.to_vec(), batch_norm, member.1);
+        let solo_spec = Spec::new(784, HIDDEN.to_vec(), 10, batch_norm, member.1);
         let solo_init = init(&solo_spec, member);
         let (hyper, seed) = (solo_init.hyper, solo_init.seed);
         let solo = solo_network(

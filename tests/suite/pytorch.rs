@@ -6,7 +6,8 @@
 //! Kernel-against-twin tests cannot see a mistake the two share; these can.
 
 use crate::common::*;
-use mlp_gpu::gpu::network::Step;
+use mlp_gpu::data::{Normalization, Values};
+use mlp_gpu::gpu::network::{EvalBatch, Step};
 use mlp_gpu::gpu::MatmulVariant;
 use mlp_gpu::model::{state_dict, Home, Init, ParamLayout, Spec, StateLayout};
 use mlp_gpu::optim::{Hyper, OptimizerKind};
@@ -79,12 +80,20 @@ impl Fixture {
             .data()
     }
 
+    /// The batch's labels as class indices.
+    fn labels(&self) -> Vec<u32> {
+        self.bytes("batch.labels")
+            .iter()
+            .map(|&l| u32::from(l))
+            .collect()
+    }
+
     fn f32s(&self, name: &str) -> Vec<f32> {
         mlp_gpu::rundir::model_file::f32s(self.bytes(name))
     }
 
     fn spec(&self, c: &Case) -> Spec {
-        Spec::new(self.hidden.clone(), c.batch_norm, c.dropout)
+        Spec::new(784, self.hidden.clone(), 10, c.batch_norm, c.dropout)
     }
 
     /// PyTorch's initial linear parameters in our layout; batch norm starts as ours does
@@ -129,8 +138,10 @@ impl Fixture {
         let indices: Vec<u32> = (start as u32..(start + rows) as u32).collect();
         let mut x = vec![0.0; rows * 784];
         let mut y = vec![0; rows];
-        let (pixels, labels) = (self.bytes("batch.pixels"), self.bytes("batch.labels"));
-        reference::gather(&mut x, &mut y, pixels, labels, &indices);
+        let pixels = Values::U8(self.bytes("batch.pixels").to_vec());
+        let labels = self.labels();
+        let norm = Normalization::fashion_legacy();
+        reference::gather(&mut x, &mut y, &pixels, &labels, &indices, 784, &norm);
         (x, y)
     }
 }
@@ -304,12 +315,7 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
     let rows = f.batches[0];
     let steps = f.batches.len();
     let indices: Vec<u32> = (0..f.batches.iter().sum::<usize>() as u32).collect();
-    let d = data(
-        k,
-        f.bytes("batch.pixels"),
-        f.bytes("batch.labels"),
-        &indices,
-    );
+    let d = data(k, f.bytes("batch.pixels"), &f.labels(), &indices);
     let (params, images) = (f.initial_params(c), indices.len());
     let net = solo_network(
         k,
@@ -350,7 +356,15 @@ fn gpu_trace(f: &Fixture, c: &Case, variant: MatmulVariant) -> Trace {
     let (params, state) = f.final_state(c);
     net.restore(ctx(), 0, &params, &state[net.state.saved()]);
     run(&net.buffers, &d, |p| {
-        net.encode_eval_batch(k, p, 0, rows, 0, 0, false)
+        let batch = EvalBatch {
+            index_off: 0,
+            rows,
+            slot: 0,
+            pred_off: 0,
+            shared_indices: false,
+            probs: false,
+        };
+        net.encode_eval_batch(k, p, batch)
     });
     t.eval_logits = logits(rows);
     t
@@ -398,7 +412,7 @@ fn fixture_dropout_hash_is_mlp_gpus() {
 fn initialisers_draw_within_and_up_to_pytorch_bounds() {
     let f = fixture();
     for init in [Init::Pytorch, Init::KaimingUniform] {
-        let spec = Spec::new(f.hidden.clone(), false, 0.0);
+        let spec = Spec::new(784, f.hidden.clone(), 10, false, 0.0);
         let layout = ParamLayout::new(&spec);
         let p = layout.init(init, 9);
         let kind = init.name().replace('-', "_");

@@ -1,29 +1,27 @@
 //! The epoch loop: chunked submits change nothing, and the benchmark reports its keys.
 
 use crate::common::ctx;
+use mlp_gpu::check::step;
 use mlp_gpu::config::TrainConfig;
-use mlp_gpu::data::{Fashion, Images, Split, SplitSpec};
+use mlp_gpu::data::{DataRecord, Dataset, Normalization, Split, SplitSpec};
 use mlp_gpu::gpu::Kernels;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
-use mlp_gpu::rng::Rng;
-use mlp_gpu::train::{Dataset, Trainer};
-
-fn images(n: usize, seed: u64) -> Images {
-    let mut rng = Rng::new(seed);
-    Images {
-        pixels: (0..n * 784).map(|_| (rng.next_u64() % 256) as u8).collect(),
-        labels: (0..n).map(|_| rng.below(10) as u8).collect(),
-    }
-}
+use mlp_gpu::train::{GpuData, Trainer};
 
 /// 3,600 training images and 100 test images, random, on the GPU.
-fn data(k: &Kernels) -> Dataset {
-    let f = Fashion {
-        train: images(3600, 1),
-        test: images(100, 2),
+fn data(k: &Kernels) -> GpuData {
+    let set = Dataset {
+        train: step::dataset(3600, 1),
+        test: step::dataset(100, 2),
+        info: DataRecord::fashion_legacy().info,
     };
-    Dataset::upload(ctx(), k, &f).unwrap()
+    GpuData::upload(ctx(), k, &set).unwrap()
+}
+
+/// How the images are normalised: as runs before fitted normalisations were.
+fn norm() -> Normalization {
+    Normalization::fashion_legacy()
 }
 
 /// 3,500 training images (100 held out) and the 100 test images.
@@ -61,7 +59,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
     let (data, split) = (data(&k), split());
     let mut results = Vec::new();
     for chunk in [mlp_gpu::train::CHUNK_STEPS, 1] {
-        let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
+        let mut t = Trainer::new(ctx(), &k, &data, config(), &split, &norm()).unwrap();
         t.set_chunk_steps(chunk);
         let mut losses = Vec::new();
         for epoch in 0..2 {
@@ -86,7 +84,7 @@ fn chunked_epoch_equals_step_by_step_epoch() {
 fn progress_reports_each_chunk_and_ends_at_the_epoch_loss() {
     let k = Kernels::new(ctx()).unwrap();
     let (data, split) = (data(&k), split());
-    let mut t = Trainer::new(ctx(), &k, &data, config(), &split).unwrap();
+    let mut t = Trainer::new(ctx(), &k, &data, config(), &split, &norm()).unwrap();
     t.set_chunk_steps(16);
     let seen = std::cell::RefCell::new(Vec::new());
     let report = |steps: usize, loss: f64| seen.borrow_mut().push((steps, loss));
@@ -117,7 +115,7 @@ fn a_step_dispatches_each_stage_of_the_plan_once() {
             dropout,
             ..config()
         };
-        let mut t = Trainer::new(ctx(), &k, &data, c, &split).unwrap();
+        let mut t = Trainer::new(ctx(), &k, &data, c, &split, &norm()).unwrap();
         let (_, counts) = t.train_epoch(0, None).unwrap();
         let stages = t.network().plan.train.len();
         // gather, loss, update, and per layer: forward, backward weight, backward data but
@@ -151,10 +149,10 @@ fn trainers_sharing_a_dataset_keep_their_own_index_lists() {
     )
     .unwrap();
     let run = |with_other: bool| {
-        let mut a = Trainer::new(ctx(), &k, &data, config(), &split()).unwrap();
+        let mut a = Trainer::new(ctx(), &k, &data, config(), &split(), &norm()).unwrap();
         a.train_epoch(0, None).unwrap();
         if with_other {
-            let mut b = Trainer::new(ctx(), &k, &data, config(), &other).unwrap();
+            let mut b = Trainer::new(ctx(), &k, &data, config(), &other, &norm()).unwrap();
             b.train_epoch(0, None).unwrap();
         }
         let (val, test) = (a.evaluate(false).unwrap(), a.evaluate(true).unwrap());
@@ -223,10 +221,12 @@ fn packed_trainer_members_equal_their_runs_alone_with_every_variant() {
         let data = data(k);
         for batch_norm in [false, true] {
             let configs = five_members(batch_norm);
-            let pack = Trainer::new_pack(ctx(), k, &data, configs.clone(), &split).unwrap();
+            let pack =
+                Trainer::new_pack(ctx(), k, &data, configs.clone(), &split, &norm()).unwrap();
             let pack = train_one_epoch(pack);
             for (m, c) in configs.into_iter().enumerate() {
-                let alone = train_one_epoch(Trainer::new(ctx(), k, &data, c, &split).unwrap());
+                let alone =
+                    train_one_epoch(Trainer::new(ctx(), k, &data, c, &split, &norm()).unwrap());
                 let what = format!("{} batch norm {batch_norm} member {m}", v.name());
                 assert!(pack.0[0][m].is_finite(), "{what}: {:?}", pack.0);
                 assert_eq!(pack.0[0][m], alone.0[0][0], "{what}: loss");

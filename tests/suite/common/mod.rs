@@ -5,7 +5,8 @@
 pub mod cli;
 
 use mlp_gpu::check;
-use mlp_gpu::gpu::network::{GpuNetwork, MemberInit};
+use mlp_gpu::data::{Part, Values};
+use mlp_gpu::gpu::network::{GpuNetwork, MemberInit, Room};
 use mlp_gpu::gpu::{Context, DataBuffers, Kernels, MatmulVariant, ModelBuffers};
 use mlp_gpu::model::Spec;
 use mlp_gpu::optim::Hyper;
@@ -64,8 +65,9 @@ pub fn variants() -> Vec<MatmulVariant> {
 }
 
 /// One network alone on the GPU, as a run makes it (its optimizer, dropout p and seed in its
-/// member record): `rows` the largest batch, `slots` loss slots, `preds_kept` predictions
-/// and an index list of `index_list` images.
+/// member record), gathering 784 8-bit values normalised as `check::step::input` says:
+/// `rows` the largest batch, `slots` loss slots, `preds_kept` predictions and an index list
+/// of `index_list` samples.
 #[allow(clippy::too_many_arguments)]
 pub fn solo_network(
     k: &Kernels,
@@ -84,17 +86,14 @@ pub fn solo_network(
         dropout: spec.dropout,
         seed,
     };
-    GpuNetwork::new(
-        ctx(),
-        k,
-        spec,
-        &[member],
+    let room = Room {
         rows,
         slots,
         preds_kept,
         index_list,
-    )
-    .expect("the network fits")
+    };
+    GpuNetwork::new(ctx(), k, spec, &[member], room, check::step::input())
+        .expect("the network fits")
 }
 
 pub fn random(rng: &mut Rng, n: usize, bound: f32) -> Vec<f32> {
@@ -113,8 +112,16 @@ pub fn model(
     check::model(ctx(), k, params, acts, grads, state, ints).expect("buffers fit")
 }
 
-pub fn data(k: &Kernels, pixels: &[u8], labels: &[u8], indices: &[u32]) -> DataBuffers {
-    DataBuffers::new(ctx(), &k.data_layout, pixels, labels, indices).expect("data fits")
+/// 8-bit samples and their labels on the GPU, with `indices` as the index buffer.
+pub fn data(k: &Kernels, pixels: &[u8], labels: &[u32], indices: &[u32]) -> DataBuffers {
+    let values = Values::U8(pixels.to_vec());
+    DataBuffers::new(ctx(), &k.data_layout, &values, labels, indices).expect("data fits")
+}
+
+/// A data set's part on the GPU, with `indices` as the index buffer.
+pub fn part_data(k: &Kernels, part: &Part, indices: &[u32]) -> DataBuffers {
+    let (values, labels) = (&part.values, &part.labels);
+    DataBuffers::new(ctx(), &k.data_layout, values, labels, indices).expect("data fits")
 }
 
 pub fn no_data(k: &Kernels) -> DataBuffers {
