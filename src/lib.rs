@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod fault;
 pub mod figures;
 pub mod gpu;
+pub mod halving;
 pub mod model;
 pub mod ops;
 pub mod optim;

@@ -6,6 +6,7 @@ use mlp_gpu::config::{ConfigError, TrainConfig};
 use mlp_gpu::data;
 use mlp_gpu::data::{DataRecord, Format, LoadOptions, NormalizeMode, ValSize, TEST_SIZE};
 use mlp_gpu::error::Error;
+use mlp_gpu::halving::Halving;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::output;
@@ -227,9 +228,37 @@ struct SweepArgs {
     /// --hidden, --batch-norm, --batch-size, epochs and split); 1 trains one at a time.
     #[arg(allow_negative_numbers = true, long, default_value_t = sweep::PACK_SIZE)]
     pack_size: usize,
+    #[command(flatten)]
+    halving: HalvingArgs,
     /// Print the runs' results as JSON only on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// Successive halving: stop the sweep's worst runs early.
+#[derive(Args)]
+struct HalvingArgs {
+    /// Train all runs to the first rung, keep the best 1/ETA by validation accuracy, train
+    /// those to ETA times as many epochs, and so on; the others end `stopped`.
+    #[arg(allow_negative_numbers = true, long, value_name = "ETA")]
+    halving: Option<usize>,
+    /// Epochs of the first rung (with --halving) [1].
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "R",
+        requires = "halving"
+    )]
+    first_rung: Option<usize>,
+}
+
+impl HalvingArgs {
+    fn halving(&self) -> Result<Option<Halving>, Error> {
+        match self.halving {
+            None => Ok(None),
+            Some(eta) => Ok(Some(Halving::new(eta, self.first_rung.unwrap_or(1))?)),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -261,6 +290,9 @@ struct ReproduceArgs {
     /// Most runs trained together as one pack (see `sweep --pack-size`).
     #[arg(allow_negative_numbers = true, long, default_value_t = sweep::PACK_SIZE)]
     pack_size: usize,
+    /// The optimizer x learning-rate grid by successive halving (see `sweep --halving`).
+    #[command(flatten)]
+    halving: HalvingArgs,
 }
 
 #[derive(Args)]
@@ -521,11 +553,14 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
     catch_ctrl_c();
     let o = RunOptions {
         quiet: common.quiet,
+        goal: run::Goal::Complete,
         headline: true,
         resume,
         stop: Some(&STOP),
     };
-    let s = run::run_pack(&session, trainer, &[held], &o)?.remove(0);
+    let s = run::run_pack(&session, trainer, &[held], &o)?
+        .remove(0)
+        .expect("a run trained to its last epoch ends");
     emit(&output::summary(&s, &dir, classes, args.json))?;
     if s.status != Status::Interrupted {
         return Ok(Done::Ok);
@@ -572,7 +607,9 @@ fn sweep(args: SweepArgs) -> Result<Done, Error> {
         c.validate()?;
     }
     let common = &settings.common;
-    let o = sweep::SweepOptions::new(common.quiet, Some(&STOP), args.pack_size)?;
+    let mut o = sweep::SweepOptions::new(common.quiet, Some(&STOP), args.pack_size)?;
+    o.halving = args.halving.halving()?;
+    o.shard = args.shard.map(|s| (s.index, s.count));
     let session = settings.source.session(base.split_seed, common)?;
     let (base, grid) = settings.apply(TrainConfig::default(), session.train_rows(), false);
     let mut configs = grid.configs(&base);
@@ -591,7 +628,8 @@ fn reproduce(a: ReproduceArgs) -> Result<Done, Error> {
     base.subset = a.subsets.subset;
     base.eval_subset = a.subsets.eval_subset;
     base.validate()?;
-    let o = sweep::SweepOptions::new(a.common.quiet, Some(&STOP), a.pack_size)?;
+    let mut o = sweep::SweepOptions::new(a.common.quiet, Some(&STOP), a.pack_size)?;
+    o.halving = a.halving.halving()?;
     let load = LoadOptions {
         path: a.data.clone(),
         format: Some(Format::Idx),

@@ -263,6 +263,7 @@ pub fn report(dirs: &[PathBuf]) -> Result<PathBuf, ReportError> {
         None => curves(&mut doc, &groups)?,
     }
     runs_table(&mut doc, &groups);
+    halving_curves(&mut doc, &records)?;
     epoch_times(&mut doc, &groups)?;
     troubles(&mut doc, &records);
     let path = out.join("report.md");
@@ -298,28 +299,70 @@ fn intro(doc: &mut Doc, records: &[Record], unfinished: usize, study: bool) {
     );
 }
 
-/// Every group's settings and results, one row each.
+/// Every group's settings and results, one row each; with the epoch its runs stopped at
+/// where a halving sweep stopped them.
 fn runs_table(doc: &mut Doc, groups: &[Group]) {
     let _ = writeln!(doc.md, "## Runs\n");
     let _ = writeln!(
         doc.md,
-        "| run | hidden | batch | epochs | seeds | test accuracy | final val accuracy |\n|---|---|---|---|---|---|---|"
+        "| run | hidden | batch | epochs | seeds | test accuracy | final val accuracy | stopped at epoch |\n|---|---|---|---|---|---|---|---|"
     );
     for g in groups {
         let hidden: Vec<String> = g.config.hidden.iter().map(|h| h.to_string()).collect();
+        let stopped: Vec<String> = g
+            .runs
+            .iter()
+            .filter(|r| r.summary.status == Status::Stopped)
+            .map(|r| r.summary.epochs_run.to_string())
+            .collect();
         let _ = writeln!(
             doc.md,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             label(&g.config),
             hidden.join("-"),
             g.config.batch_size,
             g.config.epochs,
             g.runs.len(),
             g.test_cell(),
-            percent(g.final_val())
+            percent(g.final_val()),
+            if stopped.is_empty() {
+                "–".to_string()
+            } else {
+                stopped.join(", ")
+            }
         );
     }
     let _ = writeln!(doc.md);
+}
+
+/// With runs a halving sweep stopped: every run's validation accuracy per epoch, each line
+/// ending where its run stopped.
+fn halving_curves(doc: &mut Doc, records: &[Record]) -> Result<(), ReportError> {
+    if !records.iter().any(|r| r.summary.status == Status::Stopped) {
+        return Ok(());
+    }
+    let series = records
+        .iter()
+        .map(|r| Series {
+            label: r.name(),
+            mean: r.metrics.iter().map(|m| 100.0 * m.val_accuracy).collect(),
+            band: None,
+            color: None,
+        })
+        .collect();
+    figures::curves(
+        &doc.figures.join("halving.svg"),
+        "Successive halving: validation accuracy of every run",
+        &[Panel {
+            y_label: "validation accuracy (%)",
+            series,
+        }],
+    )?;
+    doc.figure(
+        "halving.svg",
+        "Validation accuracy per epoch of every run, each line ending where its run stopped",
+    );
+    Ok(())
 }
 
 /// Validation accuracy per epoch of every group, one figure.

@@ -14,8 +14,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+/// How far a call of `run_pack` takes its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// To their last epoch: completed.
+    Complete,
+    /// To this epoch (a halving rung), where they wait without a summary; completed if it
+    /// is their last.
+    Pause(usize),
+    /// To this epoch, where they end `stopped` (a rung's losers).
+    Stop(usize),
+}
+
 pub struct RunOptions<'a> {
     pub quiet: bool,
+    pub goal: Goal,
     /// Say first what trains, on what and where (`train`; a sweep names its runs itself).
     pub headline: bool,
     /// Go on from the folders' checkpoints (where they have one) instead of starting over.
@@ -33,8 +46,9 @@ pub(crate) struct Member {
 }
 
 /// Trains the pack `trainer` holds into `dirs` (member i into dirs[i], held by this
-/// process), checkpointing every epoch. Each run's files are what it writes alone, timings
-/// aside; a run that diverges ends there while the others go on. Ctrl-C gives every
+/// process) as far as `o.goal` says, checkpointing every epoch; returns each member's
+/// summary, None for a member paused at its goal. Each run's files are what it writes alone,
+/// timings aside; a run that diverges ends there while the others go on. Ctrl-C gives every
 /// unfinished member a summary with status `interrupted`; a fault writes status `failed`
 /// and returns the error, naming what was kept.
 pub fn run_pack<'a>(
@@ -42,7 +56,7 @@ pub fn run_pack<'a>(
     mut trainer: Trainer<'a>,
     dirs: &[RunDir],
     o: &RunOptions<'a>,
-) -> Result<Vec<Summary>, Error> {
+) -> Result<Vec<Option<Summary>>, Error> {
     trainer.set_stop(o.stop);
     let mut members = Vec::new();
     for (m, dir) in dirs.iter().enumerate() {
@@ -67,9 +81,10 @@ pub fn run_pack<'a>(
     let epochs = Epochs {
         s,
         progress: Progress::new(o.quiet, trainer.members()),
+        goal: o.goal,
     };
     let e = match epochs.run(&mut trainer, &mut members) {
-        Ok(()) => return Ok(members.into_iter().filter_map(|m| m.summary).collect()),
+        Ok(()) => return Ok(members.into_iter().map(|m| m.summary).collect()),
         Err(e) => e,
     };
     let (message, status) = match e {
@@ -77,7 +92,7 @@ pub fn run_pack<'a>(
         TrainError::Gpu(e) => (Some(s.explain(e).to_string()), Status::Failed),
         TrainError::Folder(e) => (Some(e.to_string()), Status::Failed),
     };
-    stopped(s, members, status, message)
+    stopped(s, members, status, message).map(|v| v.into_iter().map(Some).collect())
 }
 
 /// The line a pack starts with: what it trains, on what, from where.
@@ -200,24 +215,36 @@ fn start(
 struct Epochs<'a> {
     s: &'a Session,
     progress: Progress,
+    goal: Goal,
 }
 
 impl Epochs<'_> {
-    /// Trains the epochs after those in the members' metrics, appending theirs, and ends
-    /// each member: diverged where its loss stops being finite, else completed.
+    /// Trains the epochs after those in the members' metrics up to the goal, appending
+    /// theirs, and ends each member as the goal says: diverged where its loss stops being
+    /// finite, else completed at its last epoch, stopped at a Stop goal, or not at all (a
+    /// Pause before the last epoch).
     fn run(&self, t: &mut Trainer, members: &mut [Member]) -> Result<(), TrainError> {
         // Killed after checkpointing a diverged epoch: that is still the result.
         let diverged = |m: &Member| m.metrics.last().is_some_and(|e| !e.train_loss.is_finite());
         self.finish(t, members, Status::Diverged, &diverged)?;
         let epochs = members[0].c.epochs;
-        for epoch in members[0].metrics.len()..epochs {
+        let (until, end) = match self.goal {
+            Goal::Complete => (epochs, Some(Status::Completed)),
+            Goal::Pause(e) if e >= epochs => (epochs, Some(Status::Completed)),
+            Goal::Pause(e) => (e, None),
+            Goal::Stop(e) => (e.min(epochs), Some(Status::Stopped)),
+        };
+        for epoch in members[0].metrics.len()..until {
             if members.iter().all(|m| m.summary.is_some()) {
                 break;
             }
             self.epoch(t, members, epoch)?;
             self.finish(t, members, Status::Diverged, &diverged)?;
         }
-        self.finish(t, members, Status::Completed, &|_| true)
+        match end {
+            Some(status) => self.finish(t, members, status, &|_| true),
+            None => Ok(()),
+        }
     }
 
     /// One epoch of the pack: its metrics and checkpoint into every running member's folder.

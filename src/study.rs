@@ -9,6 +9,7 @@ use crate::figures::{self, Panel, Series};
 use crate::model::Init;
 use crate::optim::OptimizerKind;
 use crate::report::{self, percent, Doc, Group, ReportError};
+use crate::rundir::Status;
 use crate::session::Session;
 use crate::sweep::{self, Grid, Outcome};
 use std::fmt::Write as _;
@@ -73,15 +74,21 @@ impl<'g, 'a> Study<'g, 'a> {
         self.find(|c| plain(c) && c.optimizer == o && c.lr == lr)
     }
 
-    /// The grid cell with the highest final validation accuracy (mean over seeds).
+    /// The grid cell with the highest final validation accuracy (mean over seeds), among
+    /// the cells no halving stopped if there are any.
     pub fn best_cell(&self) -> Option<&'g Group<'a>> {
-        OPTIMIZERS
+        let cells: Vec<&Group> = OPTIMIZERS
             .iter()
             .flat_map(|&o| {
                 LEARNING_RATES
                     .iter()
                     .filter_map(move |&lr| self.cell(o, lr))
             })
+            .collect();
+        let ran_out = |g: &&Group| g.runs.iter().all(|r| r.summary.status != Status::Stopped);
+        let full: Vec<&Group> = cells.iter().copied().filter(ran_out).collect();
+        let pool = if full.is_empty() { cells } else { full };
+        pool.into_iter()
             .max_by(|a, b| a.final_val().total_cmp(&b.final_val()))
     }
 
@@ -316,12 +323,17 @@ pub fn reproduce(
         interrupted: false,
         busy: Vec::new(),
     };
-    let mut stage = |name: &str, grid: Grid| -> Result<bool, Error> {
+    // only the grid is halved (`--halving`); the later stages train every run
+    let mut stage = |name: &str, grid: Grid, halving: bool| -> Result<bool, Error> {
         let configs = grid.configs(base);
         if !quiet {
             eprintln!("{name}: {} runs", configs.len());
         }
-        let o = sweep::sweep(s, &configs, out, opts)?;
+        let opts = sweep::SweepOptions {
+            halving: opts.halving.filter(|_| halving),
+            ..*opts
+        };
+        let o = sweep::sweep(s, &configs, out, &opts)?;
         all.runs.extend(o.runs);
         all.interrupted |= o.interrupted;
         all.busy.extend(o.busy);
@@ -335,7 +347,7 @@ pub fn reproduce(
         seed: seed.clone(),
         ..Grid::default()
     };
-    if !stage("optimizer x learning rate", grid)? {
+    if !stage("optimizer x learning rate", grid, true)? {
         return Ok(all);
     }
     // Each later stage starts from the best settings so far, read back from the files.
@@ -354,7 +366,11 @@ pub fn reproduce(
         seed: seed.clone(),
         ..Grid::default()
     };
-    if !stage("dropout with the best optimizer and learning rate", dropout)? {
+    if !stage(
+        "dropout with the best optimizer and learning rate",
+        dropout,
+        false,
+    )? {
         return Ok(all);
     }
     let p = best(&|st| st.best_dropout().map(|g| g.config.clone()))?.dropout;
@@ -370,6 +386,7 @@ pub fn reproduce(
     if !stage(
         "Kaiming-uniform initialisation, without and with batch norm",
         kaiming,
+        false,
     )? {
         return Ok(all);
     }

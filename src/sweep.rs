@@ -3,7 +3,8 @@
 
 use crate::config::{describe, ConfigError, PackShape, TrainConfig};
 use crate::error::Error;
-use crate::run::{self, RunOptions};
+use crate::halving::{self, Decision, Halving, Record};
+use crate::run::{self, Goal, RunOptions};
 use crate::rundir::{self, DataSeen, LockError, RunDir, Status, Summary};
 use crate::session::{Session, ShapePlan};
 use std::path::{Path, PathBuf};
@@ -168,6 +169,11 @@ pub struct SweepOptions<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// Most runs trained as one pack (1: one at a time).
     pub pack_size: usize,
+    /// Successive halving of the runs (`--halving`), if asked for.
+    pub halving: Option<Halving>,
+    /// Which shard of a sweep this is (index, count): each halves its own runs, with a
+    /// record of its own.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl<'a> SweepOptions<'a> {
@@ -187,6 +193,8 @@ impl<'a> SweepOptions<'a> {
             quiet,
             stop,
             pack_size,
+            halving: None,
+            shard: None,
         })
     }
 }
@@ -264,21 +272,12 @@ pub fn sweep(
         busy: Vec::new(),
     };
     let todo = sw.unfinished()?;
-    let stopped = || o.stop.is_some_and(|f| f.load(Ordering::Relaxed));
-    let mut interrupted = false;
-    'packs: for pack in packs(configs, &todo, &plans, o.quiet) {
-        if stopped() {
-            break;
-        }
-        for held in sw.claim(&pack)? {
-            interrupted = sw.train(held, &plans)?;
-            if interrupted {
-                break 'packs;
-            }
-        }
-    }
+    let mut interrupted = match o.halving {
+        None => sw.stage(&todo, Goal::Complete, &plans)?,
+        Some(h) => sw.halve(h, out, &todo, &plans)?,
+    };
     // Ctrl-C between packs, or during a run's last moments: the caller should stop.
-    interrupted |= stopped();
+    interrupted |= o.stop.is_some_and(|f| f.load(Ordering::Relaxed));
     let runs = sw
         .dirs
         .into_iter()
@@ -387,8 +386,135 @@ impl Sweep<'_> {
         Ok(packs)
     }
 
-    /// Trains one pack of held runs; true if it was interrupted.
-    fn train(&mut self, pack: Vec<(usize, RunDir)>, plans: &[ShapePlan]) -> Result<bool, Error> {
+    /// Trains the runs `todo` (index, epochs done) as far as `goal`, in packs; true if it
+    /// was interrupted.
+    fn stage(
+        &mut self,
+        todo: &[(usize, usize)],
+        goal: Goal,
+        plans: &[ShapePlan],
+    ) -> Result<bool, Error> {
+        let stopped = || self.o.stop.is_some_and(|f| f.load(Ordering::Relaxed));
+        for pack in packs(self.configs, todo, plans, self.o.quiet) {
+            if stopped() {
+                return Ok(true);
+            }
+            for held in self.claim(&pack)? {
+                if self.train(held, plans, goal)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Trains the runs `todo` by successive halving `h`, rung by rung (`halving`); true if
+    /// it was interrupted. Stops, with a line, where another process holds runs a rung
+    /// needs.
+    fn halve(
+        &mut self,
+        h: Halving,
+        out: &Path,
+        todo: &[(usize, usize)],
+        plans: &[ShapePlan],
+    ) -> Result<bool, Error> {
+        let epochs = self.configs[0].epochs;
+        let path = halving::record_path(out, self.o.shard);
+        let mut record = Record::open(&path, h, epochs)?;
+        let mut alive: Vec<usize> = todo.iter().map(|t| t.0).collect();
+        for rung in h.rungs(epochs) {
+            let decision = match record.decided(rung) {
+                Some(d) => d.clone(),
+                None => {
+                    if self.stage(&self.behind(&alive, rung), Goal::Pause(rung), plans)? {
+                        return Ok(true);
+                    }
+                    if !self.busy.is_empty() {
+                        self.say(format!(
+                            "halving waits at epoch {rung}: another process holds runs it ranks"
+                        ));
+                        return Ok(false);
+                    }
+                    alive.retain(|&i| self.results[i].is_none());
+                    let d = self.decide(h, &alive, rung)?;
+                    record.decide(&path, d.clone())?;
+                    d
+                }
+            };
+            let out: Vec<usize> = alive
+                .iter()
+                .copied()
+                .filter(|&i| decision.stopped.contains(&run_name(&self.configs[i])))
+                .collect();
+            let unstopped: Vec<usize> = out
+                .iter()
+                .copied()
+                .filter(|&i| self.results[i].is_none())
+                .collect();
+            if self.stage(
+                &self.behind(&unstopped, usize::MAX),
+                Goal::Stop(rung),
+                plans,
+            )? {
+                return Ok(true);
+            }
+            alive.retain(|i| !out.contains(i));
+        }
+        let last: Vec<usize> = alive
+            .into_iter()
+            .filter(|&i| self.results[i].is_none())
+            .collect();
+        self.stage(&self.behind(&last, usize::MAX), Goal::Complete, plans)
+    }
+
+    /// The runs of `runs` that have done fewer than `epochs` epochs, with their epochs done.
+    fn behind(&self, runs: &[usize], epochs: usize) -> Vec<(usize, usize)> {
+        runs.iter()
+            .map(|&i| (i, rundir::epochs_done(&self.dirs[i])))
+            .filter(|&(_, done)| done < epochs)
+            .collect()
+    }
+
+    /// The ranking of `runs` at rung `epoch` (their validation accuracy there) and who goes
+    /// on.
+    fn decide(&self, h: Halving, runs: &[usize], epoch: usize) -> Result<Decision, Error> {
+        let mut at = Vec::new();
+        for &i in runs {
+            let metrics = rundir::read_metrics(&self.dirs[i])?;
+            let m = metrics.get(epoch - 1).cloned().ok_or_else(|| {
+                let path = self.dirs[i].join(rundir::METRICS);
+                rundir::FolderError::invalid(&path, format!("has no epoch {epoch} to rank"))
+            })?;
+            at.push((run_name(&self.configs[i]), m));
+        }
+        let refs: Vec<(String, &rundir::EpochMetrics)> =
+            at.iter().map(|(n, m)| (n.clone(), m)).collect();
+        let ranking = halving::rank(&refs);
+        let k = h.survivors(ranking.len());
+        let names = |r: &[halving::Ranked]| r.iter().map(|r| r.run.clone()).collect();
+        let d = Decision {
+            epoch,
+            survivors: names(&ranking[..k]),
+            stopped: names(&ranking[k..]),
+            ranking,
+        };
+        self.say(format!(
+            "rung at epoch {epoch}: {} of {} runs go on ({}), {} stop",
+            d.survivors.len(),
+            d.ranking.len(),
+            d.survivors.join(", "),
+            d.stopped.len()
+        ));
+        Ok(d)
+    }
+
+    /// Trains one pack of held runs as far as `goal`; true if it was interrupted.
+    fn train(
+        &mut self,
+        pack: Vec<(usize, RunDir)>,
+        plans: &[ShapePlan],
+        goal: Goal,
+    ) -> Result<bool, Error> {
         let members: Vec<usize> = pack.iter().map(|p| p.0).collect();
         let estimate = match self.ran {
             0 => String::new(),
@@ -416,16 +542,23 @@ impl Sweep<'_> {
         let dirs: Vec<RunDir> = pack.into_iter().map(|(_, dir)| dir).collect();
         let ro = RunOptions {
             quiet: self.o.quiet,
+            goal,
             headline: false,
             resume: true,
             stop: self.o.stop,
         };
         let summaries = run::run_pack(self.s, trainer, &dirs, &ro)?;
-        self.ran += members.len();
-        self.to_train -= members.len();
+        let ended = summaries.iter().filter(|s| s.is_some()).count();
+        self.ran += ended;
+        self.to_train -= ended;
         self.ran_seconds += t0.elapsed().as_secs_f64();
         let mut interrupted = false;
         for (&i, summary) in members.iter().zip(summaries) {
+            let Some(summary) = summary else {
+                let done = rundir::epochs_done(&self.dirs[i]);
+                self.say(format!("  run {}: at epoch {done}, ranked next", i + 1));
+                continue;
+            };
             let acc = summary.test_accuracy.map_or(String::new(), |a| {
                 format!(", test accuracy {:.2}%", 100.0 * a)
             });

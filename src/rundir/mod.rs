@@ -113,12 +113,15 @@ pub enum Status {
     Interrupted,
     /// Stopped by a fault (device lost, out of memory, a file not written).
     Failed,
+    /// Ended at a rung of a halving sweep, outranked (`--halving`): a result, with its
+    /// metrics, checkpoint and model at that rung.
+    Stopped,
 }
 
 impl Status {
-    /// Completed and diverged runs are results; the others are unfinished.
+    /// Completed, diverged and stopped runs are results; the others are unfinished.
     pub fn finished(self) -> bool {
-        matches!(self, Status::Completed | Status::Diverged)
+        matches!(self, Status::Completed | Status::Diverged | Status::Stopped)
     }
 
     /// As summary.json writes it.
@@ -128,6 +131,7 @@ impl Status {
             Status::Diverged => "diverged",
             Status::Interrupted => "interrupted",
             Status::Failed => "failed",
+            Status::Stopped => "stopped",
         }
     }
 }

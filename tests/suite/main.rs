@@ -8,6 +8,7 @@ mod context;
 mod data;
 mod deps;
 mod faults;
+mod halving;
 mod kernels;
 mod network;
 mod pack;
