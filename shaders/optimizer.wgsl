@@ -5,9 +5,10 @@
 //            p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
 //   rmsprop  d = g + wd p; v = alpha v + (1 - alpha) d^2; a = sqrt(v) + eps;
 //            with momentum: buf = momentum buf + d / a, p -= lr buf; else p -= lr d / a
-// One entry point, `optimizer_step`, takes the update rule from `kind` (0 sgd, 1 adam, 2
-// rmsprop), so that the members of a pack, each with its own rule and settings (from its
-// Member record when per_member != 0), update in one dispatch.
+// `optimizer_step` takes the update rule from `kind` (0 sgd, 1 adam, 2 rmsprop), so that the
+// members of a pack, each with its own rule and settings (from its Member record when
+// per_member != 0), update in one dispatch. A run alone takes the entry point of its rule,
+// `optimizer_sgd`, `_adam` or `_rmsprop`, with no branch on the rule at all.
 // n, param_off and state_off (and the member strides) are multiples of 4; params[param_off +
 // i], grads[param_off + i]; first moment (or momentum buffer) state[state_off + i], second
 // moment state[state_off + n + i]. The bias corrections
@@ -117,5 +118,26 @@ fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         default: {
             rmsprop(r);
         }
+    }
+}
+
+@compute @workgroup_size(256)
+fn optimizer_sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
+        sgd(rule(gid.z, flat_id(gid, nwg, 256u)));
+    }
+}
+
+@compute @workgroup_size(256)
+fn optimizer_adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
+        adam(rule(gid.z, flat_id(gid, nwg, 256u)));
+    }
+}
+
+@compute @workgroup_size(256)
+fn optimizer_rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
+        rmsprop(rule(gid.z, flat_id(gid, nwg, 256u)));
     }
 }

@@ -8,11 +8,18 @@ use crate::optim::OptimizerKind;
 use crate::session::Session;
 use crate::train::Trainer;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// Training and test rows of `--inputs`' random data: Fashion-MNIST's counts.
+const SYNTHETIC_ROWS: (usize, usize) = (60_000, 10_000);
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchCase {
     pub adapter: String,
+    /// The network: inputs, hidden layers.
+    pub inputs: usize,
+    pub hidden: Vec<usize>,
     pub batch_size: usize,
     pub batch_norm: bool,
     pub dropout: f32,
@@ -50,9 +57,13 @@ pub struct KernelTime {
 
 pub struct BenchOptions<'a> {
     pub batch_sizes: &'a [usize],
+    /// The networks' hidden layers, one case each (`--hidden 200,200,200:1024,1024`).
+    pub shapes: &'a [Vec<usize>],
     pub epochs: usize,
     pub subset: Option<usize>,
     pub load: &'a crate::data::LoadOptions,
+    /// Instead of `load`'s data: random 8-bit samples of this many inputs (`--inputs`).
+    pub inputs: Option<usize>,
     pub adapter: Option<&'a str>,
     /// The matmul variant, if not the adapter's default.
     pub variant: Option<MatmulVariant>,
@@ -71,7 +82,14 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
         )
         .into());
     }
-    let session = Session::open(o.load, o.adapter, o.variant)?;
+    let session = match o.inputs {
+        Some(n) => {
+            let (train, test) = SYNTHETIC_ROWS;
+            let data = crate::data::synthetic(n, train, test, 10);
+            Session::with_data(PathBuf::from("synthetic"), data, o.adapter, o.variant)?
+        }
+        None => Session::open(o.load, o.adapter, o.variant)?,
+    };
     let ctx = &session.ctx;
     let profiled = if o.profile {
         let mut k = Kernels::new(ctx)?;
@@ -81,9 +99,14 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
         None
     };
     let mut cases = Vec::new();
-    for &batch_size in o.batch_sizes {
+    for (hidden, &batch_size) in o
+        .shapes
+        .iter()
+        .flat_map(|h| o.batch_sizes.iter().map(move |b| (h, b)))
+    {
         for (batch_norm, dropout) in [(false, 0.0), (true, 0.2)] {
             let c = TrainConfig {
+                hidden: hidden.clone(),
                 val_size: crate::data::ValSize::DEFAULT.rows(session.train_rows()),
                 optimizer: OptimizerKind::Adam,
                 lr: 0.005,
@@ -104,8 +127,10 @@ pub fn bench(o: &BenchOptions<'_>) -> Result<Vec<BenchCase>, Error> {
                     cases.push(case);
                     continue;
                 }
+                let shape = hidden.iter().map(usize::to_string).collect::<Vec<_>>();
                 eprintln!(
-                    "batch {batch_size:>4} {:<22} pack {pack:>2} {:.3} s/epoch ({:.3} per member)  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
+                    "hidden {} batch {batch_size:>4} {:<22} pack {pack:>2} {:.3} s/epoch ({:.3} per member)  {:.0} samples/s  {:.1} GFLOP/s  {:.0} dispatches/step",
+                    shape.join(","),
                     if batch_norm { "batch norm, dropout 0.2" } else { "plain" },
                     case.epoch_seconds_median,
                     case.member_epoch_seconds_median,
@@ -166,6 +191,8 @@ fn bench_case(
     };
     Ok(BenchCase {
         adapter: ctx.adapter_name(),
+        inputs: session.info().inputs,
+        hidden: c.hidden.clone(),
         batch_size: c.batch_size,
         batch_norm: c.batch_norm,
         dropout: c.dropout,
@@ -230,18 +257,30 @@ pub struct MatmulRow {
     pub gflops: [f64; 3],
 }
 
-/// `bench --matmul`: each product of a 784-input, 200-output layer at each batch size, for
-/// every variant the adapter runs.
-pub fn matmul_table(adapter: Option<&str>, batch_sizes: &[usize]) -> Result<Vec<MatmulRow>, Error> {
+/// `bench --matmul`: each product of each layer (inputs, outputs) at each batch size, for
+/// `variant`, else for every variant the adapter runs.
+pub fn matmul_table(
+    adapter: Option<&str>,
+    variant: Option<MatmulVariant>,
+    batch_sizes: &[usize],
+    layers: &[(usize, usize)],
+) -> Result<Vec<MatmulRow>, Error> {
     let ctx = Context::new(adapter)?;
+    let variants = match variant {
+        Some(v) => vec![v],
+        None => ctx.variants(),
+    };
     let mut rows = Vec::new();
-    for &batch in batch_sizes {
+    for (&(inputs, outputs), &batch) in layers
+        .iter()
+        .flat_map(|l| batch_sizes.iter().map(move |b| (l, b)))
+    {
         let shape = LinearShape {
             rows: batch,
-            inputs: 784,
-            outputs: 200,
+            inputs,
+            outputs,
         };
-        for v in ctx.variants() {
+        for &v in &variants {
             let gflops = matmul_products(&ctx, v, shape)?;
             rows.push(MatmulRow {
                 shape,

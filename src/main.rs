@@ -337,6 +337,26 @@ struct PredictArgs {
     common: Common,
 }
 
+/// `bench --hidden`: networks' hidden layers, `:` between networks, `,` between layers.
+#[derive(Clone, Debug)]
+struct HiddenShapes(Vec<Vec<usize>>);
+
+fn hidden_shapes(s: &str) -> Result<HiddenShapes, String> {
+    let bad = || format!("'{s}' is not a list of layer sizes, e.g. 200,200,200:1024,1024");
+    let shapes: Result<Vec<Vec<usize>>, String> = s
+        .split(':')
+        .map(|n| {
+            let sizes: Result<Vec<usize>, _> = n.split(',').map(|x| x.trim().parse()).collect();
+            sizes.map_err(|_| bad()).and_then(|v: Vec<usize>| {
+                (!v.is_empty() && !v.contains(&0))
+                    .then_some(v)
+                    .ok_or_else(bad)
+            })
+        })
+        .collect();
+    shapes.map(HiddenShapes)
+}
+
 #[derive(Args)]
 struct BenchArgs {
     #[arg(
@@ -351,6 +371,13 @@ struct BenchArgs {
     epochs: usize,
     #[arg(allow_negative_numbers = true, long)]
     subset: Option<usize>,
+    /// Hidden layers of each network timed, e.g. 200,200,200:1024,1024:2048,2048
+    /// [200,200,200].
+    #[arg(long, default_value = "200,200,200", value_parser = hidden_shapes)]
+    hidden: HiddenShapes,
+    /// Time random 8-bit data of this many inputs (60,000 rows) instead of --data's.
+    #[arg(allow_negative_numbers = true, long)]
+    inputs: Option<usize>,
     #[command(flatten)]
     source: Source,
     #[command(flatten)]
@@ -369,12 +396,14 @@ struct BenchArgs {
         default_value = "1"
     )]
     pack_size: Vec<usize>,
-    /// The matmul variant (default: the adapter's; `--matmul` compares them).
+    /// The matmul variant (default: the adapter's; `--matmul` compares them, or times only
+    /// this one).
     #[arg(long, value_enum)]
     matmul_variant: Option<mlp_gpu::gpu::MatmulVariant>,
-    /// Instead: GFLOP/s of each matmul product of a 784-input, 200-output layer at each
-    /// batch size, for every variant.
-    #[arg(long, conflicts_with_all = ["matmul_variant", "json", "profile", "data", "epochs", "subset"])]
+    /// Instead: GFLOP/s of each matmul product of each network's first layer (--inputs,
+    /// 784, to its first hidden size: 784x200 by default) at each batch size, for every
+    /// variant.
+    #[arg(long, conflicts_with_all = ["json", "profile", "data", "epochs", "subset"])]
     matmul: bool,
 }
 
@@ -711,14 +740,25 @@ fn predict(a: PredictArgs) -> Result<Done, Error> {
 
 fn bench(a: BenchArgs) -> Result<Done, Error> {
     if a.matmul {
-        let rows = mlp_gpu::bench::matmul_table(a.common.adapter.as_deref(), &a.batch_size)?;
+        // each network's first layer: --inputs (784) to its first hidden size
+        let inputs = a.inputs.unwrap_or(784);
+        let layers: Vec<(usize, usize)> = a.hidden.0.iter().map(|h| (inputs, h[0])).collect();
+        let adapter = a.common.adapter.as_deref();
+        let variant = a.matmul_variant;
+        let rows = mlp_gpu::bench::matmul_table(adapter, variant, &a.batch_size, &layers)?;
         return emit(&output::matmul(&rows)).map(|()| Done::Ok);
     }
     let load = a.source.load_options(TrainConfig::default().split_seed)?;
+    if a.inputs == Some(0) {
+        let message = "--inputs 0: give at least 1 input";
+        return Err(ConfigError::new("--inputs", message).into());
+    }
     let cases = mlp_gpu::bench::bench(&mlp_gpu::bench::BenchOptions {
         batch_sizes: &a.batch_size,
+        shapes: &a.hidden.0,
         epochs: a.epochs,
         subset: a.subset,
+        inputs: a.inputs,
         load: &load,
         adapter: a.common.adapter.as_deref(),
         variant: a.matmul_variant,

@@ -258,12 +258,17 @@ pub fn bench(cases: &[BenchCase], as_json: bool) -> String {
     if as_json {
         return json(&cases);
     }
-    let mut t = String::from("| adapter | batch | bn+dropout | pack | epoch s (median) | per member | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut t = String::from("| adapter | network | batch | bn+dropout | pack | epoch s (median) | per member | samples/s | GFLOP/s | dispatches/step | submits/epoch | waits/epoch | encode s/epoch | GPU MB | matmul |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for c in cases {
+        let sizes: Vec<String> = std::iter::once(c.inputs)
+            .chain(c.hidden.iter().copied())
+            .map(|n| n.to_string())
+            .collect();
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.0} | {:.2} | {:.0} | {} | {} | {:.3} | {:.1} | {} |",
             c.adapter,
+            sizes.join("-"),
             c.batch_size,
             c.batch_norm,
             c.pack_size,

@@ -44,6 +44,16 @@ impl Session {
         variant: Option<MatmulVariant>,
     ) -> Result<Session, Error> {
         let (dir, host) = data::load(o)?;
+        Self::with_data(dir, host, adapter, variant)
+    }
+
+    /// A session on a data set already read (`host`, from `dir`).
+    pub fn with_data(
+        dir: PathBuf,
+        host: Dataset,
+        adapter: Option<&str>,
+        variant: Option<MatmulVariant>,
+    ) -> Result<Session, Error> {
         let mut ctx = Context::new(adapter)?;
         ctx.variant = variant.unwrap_or(ctx.variant);
         let kernels = Kernels::new(&ctx)?;

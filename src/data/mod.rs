@@ -694,3 +694,31 @@ fn is_fashion_mnist(info: &DataInfo, train: &Part, test: &Part) -> bool {
             .all(|(i, c)| *c == i.to_string())
         && (label_hash(&train.labels), label_hash(&test.labels)) == FASHION_LABELS
 }
+
+/// Random 8-bit samples of `inputs` values with labels of `classes` classes, `train` and
+/// `test` rows: data of any width for timing (`bench --inputs`); nothing to learn.
+pub fn synthetic(inputs: usize, train: usize, test: usize, classes: usize) -> Dataset {
+    let mut rng = crate::rng::Rng::new(1);
+    let mut part = |n: usize| Part {
+        values: Values::U8((0..n * inputs).map(|_| rng.next_u64() as u8).collect()),
+        labels: (0..n).map(|_| rng.below(classes) as u32).collect(),
+    };
+    let (train, test) = (part(train), part(test));
+    let classes: Vec<String> = (0..classes).map(|c| c.to_string()).collect();
+    Dataset {
+        train,
+        test,
+        info: DataInfo {
+            format: Format::Idx,
+            name: None,
+            inputs,
+            shape: vec![inputs],
+            dtype: Dtype::U8,
+            labels: classes.clone(),
+            classes,
+            label_column: None,
+            test: TestFrom::Own,
+            fingerprint: String::new(),
+        },
+    }
+}

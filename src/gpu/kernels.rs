@@ -40,7 +40,10 @@ pub struct Kernels {
     pub(crate) batch_norm_backward_apply: Kernel,
     pub(crate) dropout: Kernel,
     pub(crate) cross_entropy: Kernel,
+    /// The step of a pack, each member's rule from its settings.
     pub(crate) optimizer_step: Kernel,
+    /// The step of a run alone, by its rule (`OptimizerKind` order).
+    pub(crate) optimizer_rules: [Kernel; 3],
     dispatches: AtomicU64,
     max_groups: u32,
     /// Timestamps around every dispatch, for `bench --profile` only.
@@ -268,6 +271,8 @@ impl Kernels {
             dropout: kernel(Op::Dropout, "dropout"),
             cross_entropy: kernel(Op::CrossEntropy, "cross_entropy"),
             optimizer_step: kernel(Op::Optimizer, "optimizer_step"),
+            optimizer_rules: ["optimizer_sgd", "optimizer_adam", "optimizer_rmsprop"]
+                .map(|entry| kernel(Op::Optimizer, entry)),
             model_layout,
             data_layout,
             variant,

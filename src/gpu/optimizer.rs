@@ -41,7 +41,11 @@ impl Kernels {
             ints_ms: pack.ints,
             per_member: u32::from(pack.per_member),
         };
-        let kernel = &self.optimizer_step;
+        // a run alone takes its rule's entry point: no branch on the rule per invocation
+        let kernel = match pack.per_member {
+            true => &self.optimizer_step,
+            false => &self.optimizer_rules[hyper.kind as usize],
+        };
         self.dispatch(pass, kernel, &imm, word(n.div_ceil(4)), pack);
     }
 }

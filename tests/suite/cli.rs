@@ -440,9 +440,13 @@ fn bench_json_emits_the_documented_keys() {
             "host_waits_per_epoch",
             "peak_gpu_bytes",
             "matmul_variant",
+            "inputs",
+            "hidden",
         ] {
             assert!(c.get(key).is_some(), "bench --json has {key}: {c}");
         }
+        assert_eq!(c["hidden"], serde_json::json!([200, 200, 200]));
+        assert_eq!(c["inputs"], 784);
         assert_eq!(c["host_waits_per_epoch"], 1);
         let limit = if c["batch_norm"].as_bool().unwrap() {
             28.0
@@ -491,6 +495,55 @@ fn bench_pack_sizes_time_packs_at_the_dispatches_of_one_run() {
     }
     let err = run_err(&["bench", "--pack-size", "0"]);
     assert!(err.contains("--pack-size"), "{err}");
+}
+
+/// `--hidden` times a list of networks and `--inputs` random data of that width: a case
+/// per network, batch size and case, each with its shape, and GFLOP/s that follow it.
+#[test]
+fn bench_times_each_network_of_a_hidden_list_on_inputs_of_any_width() {
+    let args = [
+        "bench",
+        "--json",
+        "--epochs",
+        "1",
+        "--subset",
+        "256",
+        "--batch-size",
+        "64",
+        "--inputs",
+        "12",
+        "--hidden",
+        "16:8,8",
+    ];
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&run_ok(bin().args(args))).expect("--json prints only JSON");
+    assert_eq!(cases.len(), 4, "two networks, plain and with batch norm");
+    let shapes: Vec<&serde_json::Value> = cases.iter().map(|c| &c["hidden"]).collect();
+    assert_eq!(
+        shapes,
+        [
+            &serde_json::json!([16]),
+            &serde_json::json!([16]),
+            &serde_json::json!([8, 8]),
+            &serde_json::json!([8, 8])
+        ]
+    );
+    for c in &cases {
+        assert_eq!(c["inputs"], 12, "{c}");
+        let macs = if c["hidden"][0] == 16 {
+            12 * 16 + 16 * 10
+        } else {
+            12 * 8 + 8 * 8 + 8 * 10
+        };
+        let flops = 6.0 * macs as f64 * 256.0 / c["epoch_seconds_median"].as_f64().unwrap();
+        let gflops = c["gflops"].as_f64().unwrap();
+        assert!(
+            (gflops - flops / 1e9).abs() <= 1e-9 * gflops.max(1.0),
+            "{c}"
+        );
+    }
+    let err = run_err(&["bench", "--hidden", "200,0"]);
+    assert!(err.contains("--hidden"), "{err}");
 }
 
 #[test]
