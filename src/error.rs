@@ -1,8 +1,6 @@
 //! The errors a command can end with: each module's own, and the few that belong to no one
 //! module. `main.rs` prints any of them as one line.
 
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -18,11 +16,11 @@ pub enum Error {
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     /// A run stopped by a fault: what happened, what was kept, how to go on.
-    #[error("{message}; {kept}; continue with `mlp-gpu train --resume {}`", .dir.display())]
+    #[error("{message}; {kept}; {resume}")]
     RunFailed {
         message: String,
         kept: String,
-        dir: PathBuf,
+        resume: String,
     },
     #[error("two runs of the sweep would share the folder {0}; give each setting once")]
     SameFolder(String),

@@ -87,13 +87,16 @@ pub struct Decision {
     pub stopped: Vec<String>,
 }
 
-/// The sweep folder's record of a halving: its schedule and every rung decided so far
-/// (halving.json, or halving-I-of-N.json for shard I/N: each shard halves its own runs).
+/// The sweep folder's record of a halving: its schedule, its runs, and every rung decided
+/// so far (halving.json, or halving-I-of-N.json for shard I/N: each shard halves its own
+/// runs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub eta: usize,
     pub first_rung: usize,
     pub epochs: usize,
+    /// The runs the halving ranks, by folder name, sorted.
+    pub runs: Vec<String>,
     pub rungs: Vec<Decision>,
 }
 
@@ -106,24 +109,40 @@ pub fn record_path(out: &Path, shard: Option<(usize, usize)>) -> PathBuf {
 }
 
 impl Record {
-    /// The record at `path`, or a new one; an error if it records another schedule.
-    pub fn open(path: &Path, h: Halving, epochs: usize) -> Result<Record, FolderError> {
+    /// The record at `path`, or a new one for `runs`; an error if it records another
+    /// schedule or other runs (a rerun must halve the same sweep).
+    pub fn open(
+        path: &Path,
+        h: Halving,
+        epochs: usize,
+        mut runs: Vec<String>,
+    ) -> Result<Record, FolderError> {
+        runs.sort();
         let fresh = Record {
             eta: h.eta,
             first_rung: h.first_rung,
             epochs,
+            runs,
             rungs: Vec::new(),
         };
         if !path.exists() {
             return Ok(fresh);
         }
         let r: Record = rundir::read_json(path)?;
-        if (r.eta, r.first_rung, r.epochs) != (h.eta, h.first_rung, epochs) {
-            return Err(FolderError::OtherRun {
-                dir: path.to_path_buf(),
-            });
-        }
-        Ok(r)
+        let problem = if (r.eta, r.first_rung, r.epochs) != (h.eta, h.first_rung, epochs) {
+            format!(
+                "records a halving with --halving {} --first-rung {} over {} epochs, not --halving {} --first-rung {} over {epochs}",
+                r.eta, r.first_rung, r.epochs, h.eta, h.first_rung
+            )
+        } else if r.runs != fresh.runs {
+            "records the halving of another set of runs than this sweep's".into()
+        } else {
+            return Ok(r);
+        };
+        Err(FolderError::invalid(
+            path,
+            format!("{problem}; rerun the sweep as it was, or use another --out"),
+        ))
     }
 
     /// The decision taken at rung `epoch`, if it was.

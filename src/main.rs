@@ -198,7 +198,8 @@ struct TrainArgs {
     /// Output directory [runs/<UTC date-time>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Rerun the settings of a saved config.json; flags given beside it override.
+    /// Rerun the settings of a saved config.json, on the data its run trained on unless
+    /// --data is given; flags given beside it override.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue an interrupted run in this directory from its last checkpoint.
@@ -457,16 +458,23 @@ fn saved_config(flag: &'static str, dir: &Path, takes: &str) -> Result<SavedConf
 }
 
 impl TrainArgs {
-    /// The settings the run starts from: the defaults, or a saved config.json's.
-    fn base(&self) -> Result<TrainConfig, Error> {
-        Ok(match &self.config {
-            Some(path) => {
-                let saved: SavedConfig = rundir::read_json(path)
-                    .map_err(|e| ConfigError::new("--config", format!("--config {e}")))?;
-                saved.train
+    /// The settings the run starts from (the defaults, or a saved config.json's), and the
+    /// data a saved config.json says its run trained on, read as it read it, unless --data
+    /// says otherwise.
+    fn base(&self) -> Result<(TrainConfig, Option<LoadOptions>), Error> {
+        let Some(path) = &self.config else {
+            return Ok((TrainConfig::default(), None));
+        };
+        let saved: SavedConfig = rundir::read_json(path)
+            .map_err(|e| ConfigError::new("--config", format!("--config {e}")))?;
+        let data = match (&self.settings.source.data, &saved.data) {
+            (None, Some(dir)) => {
+                let record = saved.dataset.unwrap_or_else(DataRecord::fashion_legacy);
+                Some(record.load_options(dir.clone()))
             }
-            None => TrainConfig::default(),
-        })
+            _ => None,
+        };
+        Ok((saved.train, data))
     }
 
     /// The run's settings: the base, the flags over them (`rows` training rows), validated.
@@ -556,11 +564,13 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
         None => {
             let out = args.out.clone().unwrap_or_else(default_out);
             rundir::refuse_existing(&out)?;
-            let base = args.base()?;
+            let (base, saved_data) = args.base()?;
             base.validate()?;
-            let session = settings
-                .source
-                .session(settings.split_seed(&base), common)?;
+            let load = match saved_data {
+                Some(o) => o,
+                None => settings.source.load_options(settings.split_seed(&base))?,
+            };
+            let session = Session::open(&load, common.adapter.as_deref(), None)?;
             let c = args.config(base, session.train_rows())?;
             (session, c, out, false, None)
         }
@@ -583,7 +593,7 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
     let o = RunOptions {
         quiet: common.quiet,
         goal: run::Goal::Complete,
-        headline: true,
+        alone: true,
         resume,
         stop: Some(&STOP),
     };
@@ -607,7 +617,7 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
 fn seen(s: &Session) -> DataSeen<'_> {
     DataSeen {
         dir: &s.data_dir,
-        fingerprint: &s.info().fingerprint,
+        info: s.info(),
     }
 }
 
@@ -738,7 +748,14 @@ fn predict(a: PredictArgs) -> Result<Done, Error> {
     Ok(Done::Ok)
 }
 
+/// The most inputs `bench --inputs` makes random data of: 60,000 rows of it are 1 GB.
+const MAX_BENCH_INPUTS: usize = 16_384;
+
 fn bench(a: BenchArgs) -> Result<Done, Error> {
+    if let Some(n) = a.inputs.filter(|&n| n == 0 || n > MAX_BENCH_INPUTS) {
+        let message = format!("--inputs {n}: give 1 to {MAX_BENCH_INPUTS} inputs");
+        return Err(ConfigError::new("--inputs", message).into());
+    }
     if a.matmul {
         // each network's first layer: --inputs (784) to its first hidden size
         let inputs = a.inputs.unwrap_or(784);
@@ -749,10 +766,7 @@ fn bench(a: BenchArgs) -> Result<Done, Error> {
         return emit(&output::matmul(&rows)).map(|()| Done::Ok);
     }
     let load = a.source.load_options(TrainConfig::default().split_seed)?;
-    if a.inputs == Some(0) {
-        let message = "--inputs 0: give at least 1 input";
-        return Err(ConfigError::new("--inputs", message).into());
-    }
+
     let cases = mlp_gpu::bench::bench(&mlp_gpu::bench::BenchOptions {
         batch_sizes: &a.batch_size,
         shapes: &a.hidden.0,

@@ -2,12 +2,11 @@
 //! format `train` reads, with or without labels, batched on the GPU through the evaluation
 //! kernels. Rows are named by their index, or by their path for images.
 
-use crate::data::{self, Format, Part, RawLabels, Table};
+use crate::data::{self, Format, Part, Table};
 use crate::error::Error;
 use crate::evaluate::Model;
 use crate::gpu::{Context, Kernels};
 use crate::train::Resident;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// What predict found: each row's name where rows have them (images: their paths; else
@@ -60,20 +59,12 @@ impl Predictions {
 fn read_input(model: &Model, input: &Path, format: Option<Format>) -> Result<Table, Error> {
     let info = &model.data.info;
     let mut fp = data::Fingerprint::default();
-    let format = match format {
-        Some(f) => f,
-        None => Format::detect(input)?,
-    };
     let label_column = info.label_column.as_deref();
-    let table = match format {
-        Format::Csv => data::table::read_inputs(input, label_column, Some(info.inputs), &mut fp)?,
-        Format::Npz | Format::Npy => data::numpy::read_inputs(input, &mut fp)?,
-        Format::Images => data::images::read_inputs(input, &mut fp)?,
-        Format::Idx => {
-            let (train, test) = data::idx::read_dir(input, &mut fp)?;
-            test.unwrap_or(train)
-        }
-    };
+    let table = data::read_part(input, format, label_column, Some(info.inputs), &mut fp)?;
+    if table.rows() == 0 {
+        return Err(data::bad(input, "holds no rows to predict").into());
+    }
+    data::same_columns(&table, info.columns.as_deref())?;
     if table.inputs() != info.inputs {
         return Err(data::bad(
             input,
@@ -98,7 +89,12 @@ pub fn predict(
     let table = read_input(model, input, format)?;
     let info = &model.data.info;
     let labels = match &table.labels {
-        Some(l) => Some(class_indices(&table, l, &info.labels)?),
+        Some(l) => Some(data::indices(
+            &table,
+            l,
+            &info.labels,
+            "the model was trained on",
+        )?),
         None => None,
     };
     let n = table.rows();
@@ -119,34 +115,4 @@ pub fn predict(
         predicted,
         labels,
     })
-}
-
-/// The class of every label, by the model's labels; a label it never saw is an error naming
-/// it and its row.
-fn class_indices(t: &Table, labels: &RawLabels, known: &[String]) -> Result<Vec<u32>, Error> {
-    let index: HashMap<&str, u32> = known
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u32))
-        .collect();
-    let text = |r: usize| match labels {
-        RawLabels::Ints(v) => v[r].to_string(),
-        RawLabels::Text(v) => v[r].clone(),
-    };
-    (0..labels.len())
-        .map(|r| {
-            let l = text(r);
-            index.get(l.as_str()).copied().ok_or_else(|| {
-                data::bad(
-                    &t.labels_origin,
-                    format!(
-                        "label '{l}' at {} {} is not a class the model was trained on",
-                        t.row_unit,
-                        t.first_row + r
-                    ),
-                )
-                .into()
-            })
-        })
-        .collect()
 }

@@ -29,8 +29,10 @@ pub enum Goal {
 pub struct RunOptions<'a> {
     pub quiet: bool,
     pub goal: Goal,
-    /// Say first what trains, on what and where (`train`; a sweep names its runs itself).
-    pub headline: bool,
+    /// A run of `train`, not of a sweep: it says first what trains, on what and where (a
+    /// sweep names its runs itself), and a fault names `train --resume` to go on (a sweep's
+    /// run goes on when the sweep is rerun).
+    pub alone: bool,
     /// Go on from the folders' checkpoints (where they have one) instead of starting over.
     pub resume: bool,
     /// Set by Ctrl-C: stop at the next step boundary.
@@ -75,7 +77,7 @@ pub fn run_pack<'a>(
             .all(|m| m.metrics.len() == members[0].metrics.len()),
         "the runs of a pack have finished the same epochs"
     );
-    if o.headline && !o.quiet {
+    if o.alone && !o.quiet {
         say_start(s, &trainer, &members);
     }
     let epochs = Epochs {
@@ -92,7 +94,7 @@ pub fn run_pack<'a>(
         TrainError::Gpu(e) => (Some(s.explain(e).to_string()), Status::Failed),
         TrainError::Folder(e) => (Some(e.to_string()), Status::Failed),
     };
-    stopped(s, members, status, message).map(|v| v.into_iter().map(Some).collect())
+    stopped(s, members, status, message, o.alone).map(|v| v.into_iter().map(Some).collect())
 }
 
 /// The line a pack starts with: what it trains, on what, from where.
@@ -119,12 +121,14 @@ fn say_start(s: &Session, t: &Trainer, members: &[Member]) {
 }
 
 /// Gives every member still running a summary with `status` (interrupted or failed, with
-/// `message`); returns them all, or the first failure as an error.
+/// `message`); returns them all, or the first failure as an error (saying how to go on: as
+/// `alone` says).
 fn stopped(
     s: &Session,
     members: Vec<Member>,
     status: Status,
     message: Option<String>,
+    alone: bool,
 ) -> Result<Vec<Summary>, Error> {
     let mut first_error = None;
     let mut summaries = Vec::new();
@@ -147,7 +151,10 @@ fn stopped(
                         m.dir.display()
                     ),
                 },
-                dir: m.dir.clone(),
+                resume: match alone {
+                    true => format!("continue with `mlp-gpu train --resume {}`", m.dir.display()),
+                    false => "rerun the same command to go on from there".into(),
+                },
             }),
         };
         first_error = first_error.or(failed);

@@ -311,7 +311,7 @@ impl Sweep<'_> {
     fn seen(&self) -> DataSeen<'_> {
         DataSeen {
             dir: &self.s.data_dir,
-            fingerprint: &self.s.info().fingerprint,
+            info: self.s.info(),
         }
     }
 
@@ -418,9 +418,13 @@ impl Sweep<'_> {
         todo: &[(usize, usize)],
         plans: &[ShapePlan],
     ) -> Result<bool, Error> {
-        let epochs = self.configs[0].epochs;
+        let Some(first) = self.configs.first() else {
+            return Ok(false); // a shard with no runs
+        };
+        let epochs = first.epochs;
         let path = halving::record_path(out, self.o.shard);
-        let mut record = Record::open(&path, h, epochs)?;
+        let names = self.configs.iter().map(run_name).collect();
+        let mut record = Record::open(&path, h, epochs, names)?;
         let mut alive: Vec<usize> = todo.iter().map(|t| t.0).collect();
         for rung in h.rungs(epochs) {
             let decision = match record.decided(rung) {
@@ -543,7 +547,7 @@ impl Sweep<'_> {
         let ro = RunOptions {
             quiet: self.o.quiet,
             goal,
-            headline: false,
+            alone: false,
             resume: true,
             stop: self.o.stop,
         };

@@ -132,8 +132,10 @@ struct Sizes {
 
 impl Sizes {
     fn new(data: &GpuData, shape: &PackShape, max_dropout: f32, split: &Split) -> Self {
-        let rows = shape.batch_size;
         let eval_max = split.val_idx.len().max(split.test_idx.len());
+        // no batch is larger than the largest set (a batch larger than the training set is
+        // the whole set)
+        let rows = shape.batch_size.min(split.train_idx.len().max(eval_max));
         let steps = split.train_idx.len().div_ceil(rows);
         Sizes {
             spec: data.spec(&shape.hidden, shape.batch_norm, max_dropout),

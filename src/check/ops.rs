@@ -13,7 +13,7 @@ use crate::gpu::batch_norm::BatchNormAt;
 use crate::gpu::buffers::read_words;
 use crate::gpu::cross_entropy::{CrossEntropyAt, Output};
 use crate::gpu::gather::{stats_words, Input};
-use crate::gpu::immediates::Pack;
+use crate::gpu::immediates::{word, Member, Pack, MEMBER_WORDS};
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::ops::Activation;
 use crate::optim::{Hyper, OptimizerKind};
@@ -506,7 +506,9 @@ pub const OPTIMIZER_CASES: [(OptimizerKind, f32, f32); 6] = [
     (OptimizerKind::Rmsprop, 0.9, 1e-2),
 ];
 
-/// Five steps of `optimizer_step` on 1,000 parameters: parameters and both moments.
+/// Five steps of the optimizer on 1,000 parameters, a run alone (its rule's entry point) and
+/// a pack's member (`optimizer_step`, the rule and settings from its member record):
+/// parameters and both moments.
 pub fn optimizer_step(
     ctx: &Context,
     k: &Kernels,
@@ -515,6 +517,24 @@ pub fn optimizer_step(
     momentum: f32,
     weight_decay: f32,
 ) -> Result<Vec<Row>, GpuError> {
+    let mut out = Vec::new();
+    for in_pack in [false, true] {
+        let form = optimizer_steps(ctx, k, variant, kind, momentum, weight_decay, in_pack)?;
+        out.extend(form);
+    }
+    Ok(out)
+}
+
+/// `optimizer_step`'s checks of one form: alone, or as a pack's member (`in_pack`).
+fn optimizer_steps(
+    ctx: &Context,
+    k: &Kernels,
+    variant: &str,
+    kind: OptimizerKind,
+    momentum: f32,
+    weight_decay: f32,
+    in_pack: bool,
+) -> Result<Vec<Row>, GpuError> {
     let n = 1000;
     let hyper = Hyper {
         kind,
@@ -522,17 +542,52 @@ pub fn optimizer_step(
         momentum,
         weight_decay,
     };
+    let record = Member {
+        kind: kind as u32,
+        lr: hyper.lr,
+        momentum,
+        weight_decay,
+        ..Member::default()
+    };
+    let (pack, ints) = match in_pack {
+        // one member whose settings come from its record, as a pack's do
+        true => (
+            Pack {
+                members: 1,
+                params: word(n),
+                acts: 0,
+                state: word(2 * n),
+                ints: word(MEMBER_WORDS),
+                indices: 0,
+                per_member: true,
+            },
+            bytemuck::cast_slice::<Member, u32>(&[record]).to_vec(),
+        ),
+        false => (Pack::SOLO, vec![0]),
+    };
+    let form = if in_pack { "a pack's member" } else { "alone" };
     let mut rng = Rng::new(5);
     let mut params = random(&mut rng, n, 1.0);
-    let m = model(ctx, k, &params, &[0.0], &[], &vec![0.0; 2 * n], &[0])?;
+    let m = model(ctx, k, &params, &[0.0], &[], &vec![0.0; 2 * n], &ints)?;
     let (mut m1, mut m2) = (vec![0.0; n], vec![0.0; n]);
     let mut out = Vec::new();
     for t in 1..=5 {
         let grads = random(&mut rng, n, 1.0);
         ctx.queue
             .write_buffer(&m.grads, 0, bytemuck::cast_slice(&grads));
+        // a pack's member takes its settings from its record, never from the immediates:
+        // a decoy there shows it
+        let given = match in_pack {
+            true => Hyper {
+                kind: OptimizerKind::Sgd,
+                lr: 100.0,
+                momentum: 0.0,
+                weight_decay: 0.0,
+            },
+            false => hyper,
+        };
         run(ctx, &m, &no_data(ctx, k)?, |p| {
-            k.optimizer_step(p, &hyper, t, n, 0, SOLO)
+            k.optimizer_step(p, &given, t, n, 0, &pack)
         });
         match kind {
             OptimizerKind::Sgd => reference::sgd(&mut params, &mut m1, &grads, &hyper),
@@ -544,8 +599,9 @@ pub fn optimizer_step(
             }
         }
         let op = |what: &str| format!("optimizer_step {} {what}", kind.name());
-        let shape =
-            format!("{n} parameters, momentum {momentum}, weight decay {weight_decay}, step {t}");
+        let shape = format!(
+            "{n} parameters, momentum {momentum}, weight decay {weight_decay}, step {t}, {form}"
+        );
         // the same f32 operations in the same order, up to fused multiply-adds and sqrt; a
         // momentum buffer near 0 is a difference of terms up to ~10 (d / sqrt(v) with alpha
         // 0.99), whose rounding sets its absolute error (NVIDIA's fused multiply-adds moved

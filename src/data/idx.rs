@@ -163,6 +163,13 @@ fn find_role(
             n.contains("ubyte") && n.contains(kind) && says_part
         })
         .collect();
+    // a file beside its gzipped copy (after gunzip -k): the gzipped one
+    let stem = |p: &PathBuf| p.to_string_lossy().trim_end_matches(".gz").to_string();
+    let gz = |p: &&PathBuf| p.extension().is_some_and(|e| e == "gz");
+    let matches: Vec<&PathBuf> = match matches[..] {
+        [a, b] if stem(a) == stem(b) => vec![if gz(&a) { a } else { b }],
+        _ => matches,
+    };
     match matches[..] {
         [] => Ok(None),
         [one] => Ok(Some(one.clone())),
@@ -180,8 +187,10 @@ fn find_role(
     }
 }
 
-/// The training images and labels of directory `dir` and, if it has them, its test ones.
-pub fn read_dir(dir: &Path, fp: &mut Fingerprint) -> Result<(Table, Option<Table>), DataError> {
+/// Each role's file in `dir` (Err: the name Fashion-MNIST gives it, which is not there).
+type Roles = Vec<Result<PathBuf, PathBuf>>;
+
+fn roles(dir: &Path) -> Result<Roles, DataError> {
     let files = list_dir(dir).map_err(|_| {
         bad(
             &dir.join(ROLES[0].2),
@@ -193,6 +202,25 @@ pub fn read_dir(dir: &Path, fp: &mut Fingerprint) -> Result<(Table, Option<Table
         let path = find_role(dir, &files, part, kind)?;
         found.push(path.ok_or_else(|| dir.join(standard)));
     }
+    Ok(found)
+}
+
+/// One part of directory `dir` (a test set, or rows to predict): its test images and
+/// labels, else its training ones.
+pub fn read_part(dir: &Path, fp: &mut Fingerprint) -> Result<Table, DataError> {
+    let found = roles(dir)?;
+    match (&found[2], &found[3], &found[0], &found[1]) {
+        (Ok(i), Ok(l), _, _) | (_, _, Ok(i), Ok(l)) => pair(i, l, fp),
+        (Err(p), ..) | (_, Err(p), ..) => Err(bad(
+            p,
+            "cannot read: No such file or directory (os error 2)",
+        )),
+    }
+}
+
+/// The training images and labels of directory `dir` and, if it has them, its test ones.
+pub fn read_dir(dir: &Path, fp: &mut Fingerprint) -> Result<(Table, Option<Table>), DataError> {
+    let found = roles(dir)?;
     let missing = |p: &PathBuf| bad(p, "cannot read: No such file or directory (os error 2)");
     let train = match (&found[0], &found[1]) {
         (Ok(i), Ok(l)) => pair(i, l, fp)?,
@@ -231,6 +259,7 @@ fn pair(images: &Path, labels: &Path, fp: &mut Fingerprint) -> Result<Table, Dat
             l.body.iter().map(|&b| i64::from(b)).collect(),
         )),
         names: None,
+        columns: None,
         origin: images.to_path_buf(),
         labels_origin: labels.to_path_buf(),
         first_row: 0,

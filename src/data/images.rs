@@ -4,7 +4,7 @@
 //! palettes expanded; 16-bit to 8), stored channels first (C, H, W) as torchvision's
 //! ToTensor gives them; every image of one size.
 
-use super::{bad, list_dir, read_file, DataError, Fingerprint, RawLabels, Table, Values};
+use super::{bad, list_dir, DataError, Fingerprint, RawLabels, Table, Values};
 use std::path::{Path, PathBuf};
 
 /// One image decoded: its channels, height, width, and values channels first.
@@ -78,7 +78,11 @@ fn table(
     let mut values = Vec::new();
     let mut shape: Option<([usize; 3], PathBuf)> = None;
     for (_, path) in files {
-        let img = decode(path, &read_file(path, fp)?)?;
+        // named by its path under the root: its class folder is its label
+        let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+        let name = path.strip_prefix(root).unwrap_or(path).to_string_lossy();
+        fp.add_named(&name, &bytes);
+        let img = decode(path, &bytes)?;
         match &shape {
             None => shape = Some((img.shape, path.clone())),
             Some((s, first)) if *s != img.shape => {
@@ -108,6 +112,7 @@ fn table(
         shape: if c == 1 { vec![h, w] } else { vec![c, h, w] },
         labels: labels.map(RawLabels::Text),
         names: Some(names),
+        columns: None,
         origin: root.to_path_buf(),
         labels_origin: root.to_path_buf(),
         first_row: 0,
@@ -145,8 +150,12 @@ pub fn read(dir: &Path, fp: &mut Fingerprint) -> Result<(Table, Option<Table>), 
     Ok((labelled(dir, fp)?, None))
 }
 
-/// Images to predict: a folder of class folders (labelled) or of images (flat).
+/// One part of a folder of images (a test set, or images to predict): its test/ folder if
+/// it has one, else the folder itself, of class folders (labelled) or of images (flat).
 pub fn read_inputs(dir: &Path, fp: &mut Fingerprint) -> Result<Table, DataError> {
+    if dir.join("test").is_dir() {
+        return labelled(&dir.join("test"), fp);
+    }
     let flat = pngs(dir)?;
     if flat.is_empty() {
         return labelled(dir, fp);

@@ -256,6 +256,8 @@ pub struct Table {
     pub labels: Option<RawLabels>,
     /// Each row's name where rows have one (an image's path), for `predict`.
     pub names: Option<Vec<String>>,
+    /// The inputs' names where the data names them (a CSV's feature columns).
+    pub columns: Option<Vec<String>>,
     /// Where the values and the labels come from (one file, but for IDX's pairs), what a
     /// row is called there and the number of the first (a CSV's first row is line 2, under
     /// its header), for messages about a row.
@@ -303,6 +305,12 @@ impl Fingerprint {
     /// Takes in a file: its name (not its directory) and its bytes.
     pub fn add(&mut self, path: &Path, bytes: &[u8]) {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
+        self.add_named(&name, bytes);
+    }
+
+    /// Takes in a file by a name of its own (an image's path under its class folder, which
+    /// is its label).
+    pub fn add_named(&mut self, name: &str, bytes: &[u8]) {
         self.eat(name.as_bytes());
         self.eat(&(bytes.len() as u64).to_le_bytes());
         self.eat(bytes);
@@ -350,6 +358,10 @@ pub struct DataInfo {
     pub labels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_column: Option<String>,
+    /// The inputs' names where the data names them (a CSV's feature columns): a test set
+    /// or rows to predict must name them alike, in the same order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
     pub test: TestFrom,
     pub fingerprint: String,
 }
@@ -374,6 +386,7 @@ impl DataRecord {
                 classes: CLASS_NAMES.map(String::from).to_vec(),
                 labels: (0..10).map(|i: u32| i.to_string()).collect(),
                 label_column: None,
+                columns: None,
                 test: TestFrom::Own,
                 fingerprint: String::new(),
             },
@@ -506,6 +519,30 @@ pub fn read(
     Ok((format, train, test))
 }
 
+/// One part of the data at `path` read as `format` (detected if None; `-` is CSV on
+/// standard input), with its labels where it has them: a test set (`--test-data`), or rows
+/// to predict (a CSV of `inputs` features may then lack its label column). The data's own
+/// test part where it has one: IDX test files, an .npz's x (else x_test), images under
+/// test/.
+pub fn read_part(
+    path: &Path,
+    format: Option<Format>,
+    label_column: Option<&str>,
+    inputs: Option<usize>,
+    fp: &mut Fingerprint,
+) -> Result<Table, DataError> {
+    let format = match format {
+        Some(f) => f,
+        None => Format::detect(path)?,
+    };
+    match format {
+        Format::Idx => idx::read_part(path, fp),
+        Format::Csv => table::read_inputs(path, label_column, inputs, fp),
+        Format::Npz | Format::Npy => numpy::read_inputs(path, fp),
+        Format::Images => images::read_inputs(path, fp),
+    }
+}
+
 /// Reads the data set `o` names, checks it, and makes its labels class indices.
 pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
     let path = find_dir(o.path.as_deref())?;
@@ -513,16 +550,30 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
     let (format, train, own_test) = read(&path, o.format, o.label_column.as_deref(), &mut fp)?;
     let test_table = match &o.test_data {
         Some(t) => {
-            let (_, table, _) = read(t, Some(format), o.label_column.as_deref(), &mut fp)?;
-            Some((table, TestFrom::Data(t.clone())))
+            let table = read_part(t, Some(format), o.label_column.as_deref(), None, &mut fp)?;
+            let t = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
+            Some((table, TestFrom::Data(t)))
         }
         None => own_test.map(|t| (t, TestFrom::Own)),
     };
     let train_labels = labels_of(&train)?;
-    let classes = match &o.classes {
-        Some(given) => given.clone(),
-        None => train_labels.classes(),
+    let (classes, what) = match &o.classes {
+        Some(given) => (given.clone(), "--classes gives"),
+        None => (
+            train_labels.classes(),
+            "the training data has; fix the label or give --classes",
+        ),
     };
+    if let Some(twice) = classes
+        .iter()
+        .enumerate()
+        .find(|(i, c)| classes[..*i].contains(c))
+    {
+        return Err(bad(
+            &train.labels_origin,
+            format!("--classes names '{}' twice; give each class once", twice.1),
+        ));
+    }
     if classes.len() < 2 {
         return Err(bad(
             &train.labels_origin,
@@ -533,7 +584,7 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
         ));
     }
     let mut train_part = Part {
-        labels: indices(&train, train_labels, &classes)?,
+        labels: indices(&train, train_labels, &classes, what)?,
         values: train.values.clone(),
     };
     let (train_part, test_part, test) = match test_table {
@@ -541,7 +592,7 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
             same_shape(&train, &t)?;
             let labels = labels_of(&t)?;
             let mut part = Part {
-                labels: indices(&t, labels, &classes)?,
+                labels: indices(&t, labels, &classes, what)?,
                 values: t.values,
             };
             // one part 8-bit, the other not (a table of integers beside one of decimals):
@@ -563,6 +614,7 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
         labels: classes.clone(),
         classes,
         label_column: o.label_column.clone(),
+        columns: train.columns.clone(),
         test,
         fingerprint: fp.hex(),
     };
@@ -611,9 +663,15 @@ fn labels_of(t: &Table) -> Result<&RawLabels, DataError> {
     })
 }
 
-/// The class index of every label of `t`; a label that is no class is an error naming it
-/// and its row.
-fn indices(t: &Table, labels: &RawLabels, classes: &[String]) -> Result<Vec<u32>, DataError> {
+/// The class index of every label of `t` by the classes' `labels` (the training data's, or
+/// `--classes`; `what` says which in messages); a label that is no class is an error naming
+/// it and its row.
+pub(crate) fn indices(
+    t: &Table,
+    labels: &RawLabels,
+    classes: &[String],
+    what: &str,
+) -> Result<Vec<u32>, DataError> {
     let index: HashMap<&str, u32> = classes
         .iter()
         .enumerate()
@@ -626,7 +684,7 @@ fn indices(t: &Table, labels: &RawLabels, classes: &[String]) -> Result<Vec<u32>
                 bad(
                     &t.labels_origin,
                     format!(
-                        "label '{text}' at {} is not one of the {} classes the training data has ({}); fix the label or give --classes",
+                        "label '{text}' at {} is not one of the {} classes {what} ({})",
                         t.row_name(r),
                         classes.len(),
                         preview(classes)
@@ -656,7 +714,28 @@ pub fn describe_sample(shape: &[usize], dtype: Dtype) -> String {
     format!("{} {kind} values", dims.join("x"))
 }
 
+/// Refuses `t` when its columns are named otherwise than `columns` (the training data's):
+/// its values would be taken for other inputs.
+pub(crate) fn same_columns(t: &Table, columns: Option<&[String]>) -> Result<(), DataError> {
+    let (Some(want), Some(have)) = (columns, t.columns.as_deref()) else {
+        return Ok(());
+    };
+    match want.iter().zip(have).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(bad(
+            &t.origin,
+            format!(
+                "feature column {} is '{}' where the training data has '{}'; give the columns in the training data's order",
+                i + 1,
+                have[i],
+                want[i]
+            ),
+        )),
+    }
+}
+
 fn same_shape(train: &Table, test: &Table) -> Result<(), DataError> {
+    same_columns(test, train.columns.as_deref())?;
     if train.shape != test.shape {
         return Err(bad(
             &train.origin,
@@ -717,6 +796,7 @@ pub fn synthetic(inputs: usize, train: usize, test: usize, classes: usize) -> Da
             labels: classes.clone(),
             classes,
             label_column: None,
+            columns: None,
             test: TestFrom::Own,
             fingerprint: String::new(),
         },

@@ -47,7 +47,7 @@ fn numbers(what: &Path, bytes: &[u8]) -> Result<(Numbers, Vec<usize>), DataError
         (TypeChar::Uint, 1) => Numbers::U8(npy.into_vec::<u8>().map_err(fail)?),
         (TypeChar::Uint, 2) => read!(Ints, u16, i64),
         (TypeChar::Uint, 4) => read!(Ints, u32, i64),
-        (TypeChar::Uint, 8) => read!(Floats, u64, f64),
+        (TypeChar::Uint, 8) => read!(Ints, u64, i64),
         (TypeChar::Int, 1) => read!(Ints, i8, i64),
         (TypeChar::Int, 2) => read!(Ints, i16, i64),
         (TypeChar::Int, 4) => read!(Ints, i32, i64),
@@ -114,6 +114,7 @@ fn part(x: (&Path, &[u8]), y: Option<(&Path, &[u8])>, origin: &Path) -> Result<T
         },
         labels,
         names: None,
+        columns: None,
         origin: origin.to_path_buf(),
         labels_origin: origin.to_path_buf(),
         first_row: 0,
@@ -215,8 +216,8 @@ fn npy_arrays(dir: &Path, fp: &mut Fingerprint) -> Result<Vec<(String, Vec<u8>)>
     Ok(out)
 }
 
-/// The samples to predict from an .npz (its x, else its x_test) or a directory of .npy
-/// files, with their labels where it has them.
+/// One part of an .npz or a directory of .npy files, with its labels where it has them: its
+/// x, else its x_test, else its x_train (a test set, or rows to predict).
 pub fn read_inputs(path: &Path, fp: &mut Fingerprint) -> Result<Table, DataError> {
     let arrays = if path.is_dir() {
         npy_arrays(path, fp)?
@@ -224,12 +225,9 @@ pub fn read_inputs(path: &Path, fp: &mut Fingerprint) -> Result<Table, DataError
         npz_arrays(path, fp)?
     };
     let get = |name: &str| arrays.iter().find(|(n, _)| n == name);
-    let (x, y) = if get("x").is_some() {
-        ("x", "y")
-    } else if get(TEST.0).is_some() {
-        TEST
-    } else {
-        return Err(bad(path, "holds no x or x_test array to predict from"));
+    let pairs = [("x", "y"), TEST, TRAIN[0]];
+    let Some(&(x, y)) = pairs.iter().find(|(x, _)| get(x).is_some()) else {
+        return Err(bad(path, "holds no x, x_test or x_train array"));
     };
     let named = |name: &str| path.join(format!("{name}.npy"));
     let xp = named(x);

@@ -150,11 +150,18 @@ pub fn read_inputs(
         Some(v) => RawLabels::Ints(v),
         None => RawLabels::Text(labels),
     });
+    let columns = header
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| Some(*c) != label)
+        .map(|(_, h)| h.clone())
+        .collect();
     Ok(Table {
         values: eight_bit(values),
         shape: vec![features],
         labels,
         names: None,
+        columns: Some(columns),
         origin: path.to_path_buf(),
         labels_origin: path.to_path_buf(),
         first_row: 2,

@@ -9,7 +9,7 @@ pub mod lock;
 pub mod model_file;
 
 use crate::config::TrainConfig;
-use crate::data::{DataRecord, Normalization};
+use crate::data::{DataInfo, DataRecord, Normalization};
 use crate::train::Evaluation;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -65,6 +65,10 @@ pub enum FolderError {
         theirs: String,
         ours: String,
     },
+    #[error("{}: trained on this data read otherwise (its format, columns, classes or test set differ); give the data flags it trained with, or another --out", .dir.display())]
+    DataReadOtherwise { dir: PathBuf },
+    #[error("{}: an unfinished run from before mlp-gpu 0.2, which a sweep cannot pack with new runs; continue it with `mlp-gpu train --resume {}`, then rerun the sweep", .dir.display(), .dir.display())]
+    Legacy { dir: PathBuf },
     #[error(transparent)]
     Lock(#[from] LockError),
 }
@@ -318,11 +322,11 @@ pub fn epochs_done(dir: &Path) -> usize {
     checkpoint::epochs_done(&dir.join(CHECKPOINT))
 }
 
-/// The data a process trains on: where it was read from and its fingerprint.
+/// The data a process trains on: where it was read from and what it is.
 #[derive(Clone, Copy, Debug)]
 pub struct DataSeen<'a> {
     pub dir: &'a Path,
-    pub fingerprint: &'a str,
+    pub info: &'a DataInfo,
 }
 
 impl SavedConfig {
@@ -335,12 +339,16 @@ impl SavedConfig {
                 ours: data.dir.to_path_buf(),
             });
         }
+        let dir = dir.to_path_buf();
         match &self.dataset {
-            Some(d) if d.info.fingerprint != data.fingerprint => Err(FolderError::DataChanged {
-                dir: dir.to_path_buf(),
-                theirs: d.info.fingerprint.clone(),
-                ours: data.fingerprint.to_string(),
-            }),
+            Some(d) if d.info.fingerprint != data.info.fingerprint => {
+                Err(FolderError::DataChanged {
+                    dir,
+                    theirs: d.info.fingerprint.clone(),
+                    ours: data.info.fingerprint.clone(),
+                })
+            }
+            Some(d) if d.info != *data.info => Err(FolderError::DataReadOtherwise { dir }),
             _ => Ok(()),
         }
     }
@@ -363,5 +371,11 @@ pub fn finished_run(
         });
     }
     saved.check_data(dir, data)?;
-    Ok(read_summary(dir).filter(|s| s.status.finished()))
+    let finished = read_summary(dir).filter(|s| s.status.finished());
+    if finished.is_none() && saved.dataset.is_none() && dir.join(CHECKPOINT).exists() {
+        return Err(FolderError::Legacy {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(finished)
 }

@@ -128,6 +128,19 @@ fn a_csv_table_trains_evaluates_and_predicts() {
     let e: Value = serde_json::from_str(&e).unwrap();
     assert_eq!(e["test_accuracy"], summary["test_accuracy"]);
 
+    // --config alone reruns on the data the run trained on, read as it read it
+    let again = tmp.path().join("again");
+    run_ok(
+        bin()
+            .args(["train", "--quiet", "--config"])
+            .arg(run.join("config.json"))
+            .arg("--out")
+            .arg(&again),
+    );
+    let redo = json_file(&again.join("summary.json"));
+    assert_eq!(redo["test_accuracy"], summary["test_accuracy"]);
+    assert_eq!(json_file(&again.join("config.json"))["dataset"], *d);
+
     let predict = |args: &[&str]| {
         let mut cmd = bin();
         cmd.args(["predict", "--model"]).arg(&run);
@@ -262,7 +275,6 @@ fn label_columns_classes_and_unknown_labels() {
     );
 
     let test = tmp.path().join("test.csv");
-    std::fs::write(&test, "Class,a,b,c,d\nsetosa,1,2,3,4\nrose,1,2,3,4\n").unwrap();
     let never = tmp.path().join("never");
     let args = [
         "train",
@@ -273,12 +285,31 @@ fn label_columns_classes_and_unknown_labels() {
         "--out",
         never.to_str().unwrap(),
     ];
+    let header = "Class,sepal_length,sepal_width,petal_length,petal_width";
+    std::fs::write(&test, format!("{header}\nsetosa,1,2,3,4\nrose,1,2,3,4\n")).unwrap();
     let err = run_err(&args);
     assert!(
         err.contains("test.csv") && err.contains("label 'rose' at line 3"),
         "{err}"
     );
+    // features named otherwise than the training data's are refused, not silently mixed
+    std::fs::write(&test, "Class,a,b,c,d\nsetosa,1,2,3,4\n").unwrap();
+    let err = run_err(&args);
+    assert!(
+        err.contains(
+            "test.csv: feature column 1 is 'a' where the training data has 'sepal_length'"
+        ),
+        "{err}"
+    );
     assert!(!tmp.path().join("never").exists());
+    let err = run_err(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--classes",
+        "setosa,setosa,virginica",
+    ]);
+    assert!(err.contains("--classes") && err.contains("setosa"), "{err}");
     let err = run_err(&[
         "train",
         "--data",

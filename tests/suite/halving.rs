@@ -352,6 +352,32 @@ fn a_diverged_run_is_out_of_the_halving_at_once() {
     }
 }
 
+/// A rerun into a halving sweep's folder must halve the same sweep: another schedule or
+/// another grid is refused with a line naming halving.json, and the record is kept.
+#[test]
+fn a_rerun_with_another_schedule_or_grid_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = toy(tmp.path());
+    let out = tmp.path().join("s");
+    run_ok(bin().args(sweep_args(&data, &out, 2, &["--halving", "2"])));
+    let record = std::fs::read(out.join("halving.json")).unwrap();
+    let mut other_grid = sweep_args(&data, &out, 2, &["--halving", "2"]);
+    let at = other_grid.iter().position(|a| a == "0.05,0.005").unwrap();
+    other_grid[at] = "0.05,0.005,0.001".into();
+    for (args, says) in [
+        (
+            sweep_args(&data, &out, 2, &["--halving", "3"]),
+            "--halving 2",
+        ),
+        (other_grid, "another set of runs"),
+    ] {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = run_err(&refs);
+        assert!(err.contains("halving.json") && err.contains(says), "{err}");
+        assert_eq!(std::fs::read(out.join("halving.json")).unwrap(), record);
+    }
+}
+
 /// --halving 1 and 0, and --first-rung 0, are refused before any work.
 #[test]
 fn halving_below_two_is_refused_before_any_work() {
