@@ -406,6 +406,10 @@ struct BenchArgs {
     /// variant.
     #[arg(long, conflicts_with_all = ["json", "profile", "data", "epochs", "subset"])]
     matmul: bool,
+    /// Instead: time reading --data (and --test-data) into memory, three times, and the
+    /// memory the reading takes beside the data's own size; no GPU.
+    #[arg(long, conflicts_with_all = ["matmul", "profile", "epochs", "subset", "inputs", "pack_size", "hidden", "batch_size", "matmul_variant"])]
+    load: bool,
 }
 
 impl Settings {
@@ -766,6 +770,10 @@ fn bench(a: BenchArgs) -> Result<Done, Error> {
         return emit(&output::matmul(&rows)).map(|()| Done::Ok);
     }
     let load = a.source.load_options(TrainConfig::default().split_seed)?;
+    if a.load {
+        let read = mlp_gpu::bench::load(&load)?;
+        return emit(&output::load_bench(&read, a.json)).map(|()| Done::Ok);
+    }
 
     let cases = mlp_gpu::bench::bench(&mlp_gpu::bench::BenchOptions {
         batch_sizes: &a.batch_size,

@@ -1,7 +1,7 @@
 //! The output layer: what each command prints on stdout, as text tables or (with `--json`)
 //! JSON only. `main.rs` writes these strings; nothing here prints.
 
-use crate::bench::{BenchCase, MatmulRow};
+use crate::bench::{BenchCase, LoadBench, MatmulRow};
 use crate::check::Row;
 use crate::predict::Predictions;
 use crate::rundir::Summary;
@@ -251,6 +251,27 @@ pub fn matmul(rows: &[MatmulRow]) -> String {
         );
     }
     text
+}
+
+/// `bench --load`: the read's speed and memory, a line.
+pub fn load_bench(b: &LoadBench, as_json: bool) -> String {
+    if as_json {
+        return json(b);
+    }
+    let peak = match (b.peak_bytes, b.peak_over_data) {
+        (Some(p), Some(r)) => format!("; peak memory {:.1} MB, {r:.2}x the data", p as f64 / 1e6),
+        _ => String::new(),
+    };
+    format!(
+        "{} {} rows of {}: {:.1} MB of files in {:.3} s ({:.0} MB/s, median of 3), {:.1} MB in memory{peak}\n",
+        b.format,
+        b.rows,
+        crate::data::describe_sample(&[b.inputs], b.dtype),
+        b.file_bytes as f64 / 1e6,
+        b.seconds,
+        b.megabytes_per_second,
+        b.data_bytes as f64 / 1e6,
+    )
 }
 
 /// Epoch times per case, then each profiled case's kernels (`bench`).

@@ -61,11 +61,28 @@ fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>, DataError> {
     Ok(out)
 }
 
+/// Image formats mlp-gpu does not decode: refused, not skipped, so that a folder of mixed
+/// formats never trains on part of its images unawares.
+const OTHER_IMAGES: [&str; 8] = ["jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "ppm"];
+
+/// The .png files of `dir`, sorted; other files (notes, .DS_Store) are not images and are
+/// skipped, as torchvision's ImageFolder skips them.
 fn pngs(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    Ok(list_dir(dir)?
-        .into_iter()
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
-        .collect())
+    let mut out = Vec::new();
+    for p in list_dir(dir)?.into_iter().filter(|p| p.is_file()) {
+        let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+        match ext.as_deref() {
+            Some("png") => out.push(p),
+            Some(e) if OTHER_IMAGES.contains(&e) => {
+                return Err(bad(
+                    &p,
+                    "mlp-gpu reads PNG images only; convert the images to PNG (for example `mogrify -format png *.jpg`)",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The images of `files` as one table (labels: each file's class, if given), all of one

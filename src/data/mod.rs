@@ -12,7 +12,9 @@ pub mod table;
 
 pub use idx::decode_idx;
 pub use normalize::{Normalization, NormalizeMode};
+pub use numpy::decode_npy;
 pub use split::{hold_out, Split, SplitSpec, ValSize};
+pub use table::decode_csv;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -33,10 +35,12 @@ pub enum DataError {
     Bad { path: PathBuf, problem: String },
 }
 
+/// A file or folder that cannot be read as data, and why, in one line (a line break in a
+/// cell or label that the problem quotes is shown escaped).
 pub(crate) fn bad(path: &Path, problem: impl Into<String>) -> DataError {
     DataError::Bad {
         path: path.to_path_buf(),
-        problem: problem.into(),
+        problem: problem.into().replace('\n', "\\n").replace('\r', "\\r"),
     }
 }
 
@@ -159,6 +163,14 @@ impl Values {
         self.len() == 0
     }
 
+    /// The bytes the values take in memory.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Values::U8(v) => v.len(),
+            Values::F32(v) => 4 * v.len(),
+        }
+    }
+
     pub fn is_u8(&self) -> bool {
         matches!(self, Values::U8(_))
     }
@@ -179,6 +191,20 @@ impl Values {
         }
     }
 
+    /// Appends `v`: as a byte while every value is an integer in 0-255, else as f32 (the
+    /// bytes so far widened once, at the first value that is not one).
+    pub(crate) fn push(&mut self, v: f32) {
+        match self {
+            Values::U8(b) if (0.0..=255.0).contains(&v) && v.fract() == 0.0 => b.push(v as u8),
+            Values::U8(b) => {
+                let wide = b.iter().map(|&x| f32::from(x)).collect();
+                *self = Values::F32(wide);
+                self.push(v);
+            }
+            Values::F32(f) => f.push(v),
+        }
+    }
+
     /// The values as f32 (8-bit ones widened).
     pub fn to_f32(&self) -> Values {
         match self {
@@ -190,12 +216,31 @@ impl Values {
     /// The rows `rows` (`inputs` values each), in that order.
     pub fn rows(&self, rows: &[u32], inputs: usize) -> Values {
         fn pick<T: Copy>(v: &[T], rows: &[u32], inputs: usize) -> Vec<T> {
-            let row = |&r: &u32| &v[r as usize * inputs..(r as usize + 1) * inputs];
-            rows.iter().flat_map(row).copied().collect()
+            let mut out = Vec::with_capacity(rows.len() * inputs);
+            for &r in rows {
+                out.extend_from_slice(&v[r as usize * inputs..(r as usize + 1) * inputs]);
+            }
+            out
         }
         match self {
             Values::U8(v) => Values::U8(pick(v, rows, inputs)),
             Values::F32(v) => Values::F32(pick(v, rows, inputs)),
+        }
+    }
+
+    /// Keeps only the rows `rows` (ascending), in place: no second copy of the data.
+    fn keep_rows(&mut self, rows: &[u32], inputs: usize) {
+        fn keep<T: Copy>(v: &mut Vec<T>, rows: &[u32], inputs: usize) {
+            for (to, &r) in rows.iter().enumerate() {
+                debug_assert!(to <= r as usize, "rows ascending");
+                v.copy_within(r as usize * inputs..(r as usize + 1) * inputs, to * inputs);
+            }
+            v.truncate(rows.len() * inputs);
+            v.shrink_to_fit();
+        }
+        match self {
+            Values::U8(v) => keep(v, rows, inputs),
+            Values::F32(v) => keep(v, rows, inputs),
         }
     }
 }
@@ -311,9 +356,14 @@ impl Fingerprint {
     /// Takes in a file by a name of its own (an image's path under its class folder, which
     /// is its label).
     pub fn add_named(&mut self, name: &str, bytes: &[u8]) {
-        self.eat(name.as_bytes());
-        self.eat(&(bytes.len() as u64).to_le_bytes());
+        self.begin(name, bytes.len() as u64);
         self.eat(bytes);
+    }
+
+    /// Takes in a file's name and length, before its bytes.
+    fn begin(&mut self, name: &str, len: u64) {
+        self.eat(name.as_bytes());
+        self.eat(&len.to_le_bytes());
     }
 
     pub fn hex(&self) -> String {
@@ -326,6 +376,48 @@ pub(crate) fn read_file(path: &Path, fp: &mut Fingerprint) -> Result<Vec<u8>, Da
     let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
     fp.add(path, &bytes);
     Ok(bytes)
+}
+
+/// A file read as a stream, its name, length and bytes going into a fingerprint as they
+/// pass: the fingerprint `read_file` gives, without holding the file whole.
+pub(crate) struct Hashed<'a> {
+    file: std::io::BufReader<std::fs::File>,
+    fp: &'a mut Fingerprint,
+}
+
+impl<'a> Hashed<'a> {
+    pub(crate) fn open(path: &Path, fp: &'a mut Fingerprint) -> Result<Hashed<'a>, DataError> {
+        let cannot = |e: std::io::Error| bad(path, format!("cannot read: {e}"));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let len = file.metadata().map_err(cannot)?.len();
+        fp.begin(&path.file_name().unwrap_or_default().to_string_lossy(), len);
+        let file = std::io::BufReader::with_capacity(1 << 16, file);
+        Ok(Hashed { file, fp })
+    }
+
+    /// Reads what is left, so that the fingerprint covers the whole file.
+    pub(crate) fn finish(mut self) -> std::io::Result<()> {
+        std::io::copy(&mut self, &mut std::io::sink()).map(drop)
+    }
+}
+
+impl std::io::Read for Hashed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.fp.eat(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for Hashed<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.file.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.fp.eat(&self.file.buffer()[..n]);
+        self.file.consume(n);
+    }
 }
 
 /// Where a data set's test rows come from.
@@ -547,7 +639,7 @@ pub fn read_part(
 pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
     let path = find_dir(o.path.as_deref())?;
     let mut fp = Fingerprint::default();
-    let (format, train, own_test) = read(&path, o.format, o.label_column.as_deref(), &mut fp)?;
+    let (format, mut train, own_test) = read(&path, o.format, o.label_column.as_deref(), &mut fp)?;
     let test_table = match &o.test_data {
         Some(t) => {
             let table = read_part(t, Some(format), o.label_column.as_deref(), None, &mut fp)?;
@@ -556,6 +648,9 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
         }
         None => own_test.map(|t| (t, TestFrom::Own)),
     };
+    if let Some((t, _)) = &test_table {
+        same_shape(&train, t)?;
+    }
     let train_labels = labels_of(&train)?;
     let (classes, what) = match &o.classes {
         Some(given) => (given.clone(), "--classes gives"),
@@ -583,13 +678,14 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
             ),
         ));
     }
+    let labels = indices(&train, train_labels, &classes, what)?;
+    // moved, not copied: a data set is held once while it loads
     let mut train_part = Part {
-        labels: indices(&train, train_labels, &classes, what)?,
-        values: train.values.clone(),
+        labels,
+        values: std::mem::replace(&mut train.values, Values::U8(Vec::new())),
     };
     let (train_part, test_part, test) = match test_table {
         Some((t, from)) => {
-            same_shape(&train, &t)?;
             let labels = labels_of(&t)?;
             let mut part = Part {
                 labels: indices(&t, labels, &classes, what)?,
@@ -643,15 +739,23 @@ fn held_out(
     o: &LoadOptions,
 ) -> Result<(Part, Part, TestFrom), DataError> {
     let (kept, held) = hold_out(&all.labels, classes, o.test_size, o.split_seed);
-    let take = |rows: &[u32]| Part {
-        values: all.values.rows(rows, inputs),
-        labels: rows.iter().map(|&r| all.labels[r as usize]).collect(),
+    let labels = |rows: &[u32]| rows.iter().map(|&r| all.labels[r as usize]).collect();
+    let test = Part {
+        values: all.values.rows(&held, inputs),
+        labels: labels(&held),
+    };
+    let train_labels = labels(&kept);
+    let mut values = all.values;
+    values.keep_rows(&kept, inputs);
+    let train = Part {
+        values,
+        labels: train_labels,
     };
     let from = TestFrom::HeldOut {
         fraction: o.test_size,
         split_seed: o.split_seed,
     };
-    Ok((take(&kept), take(&held), from))
+    Ok((train, test, from))
 }
 
 fn labels_of(t: &Table) -> Result<&RawLabels, DataError> {

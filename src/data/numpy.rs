@@ -20,9 +20,48 @@ enum Numbers {
     Floats(Vec<f64>),
 }
 
+/// Refuses a header whose length field claims more than the file holds (read as claimed,
+/// it would be allocated before it failed).
+fn header_fits(what: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return Err(bad(
+            what,
+            "not a NumPy array: it does not start as .npy files do",
+        ));
+    }
+    let field = match bytes.get(6) {
+        Some(1) => bytes
+            .get(8..10)
+            .map(|b| (10, u64::from(u16::from_le_bytes([b[0], b[1]])))),
+        Some(_) => bytes
+            .get(8..12)
+            .map(|b| (12, u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))),
+        None => None,
+    };
+    match field {
+        Some((start, len)) if start + len <= bytes.len() as u64 => Ok(()),
+        Some((_, len)) => Err(bad(
+            what,
+            format!("not a NumPy array: its header claims {len} bytes, more than the file holds"),
+        )),
+        None => Err(bad(what, "not a NumPy array: too short for its header")),
+    }
+}
+
 /// The numbers and shape of one .npy file's `bytes`; `what` names it.
 fn numbers(what: &Path, bytes: &[u8]) -> Result<(Numbers, Vec<usize>), DataError> {
-    let fail = |e: std::io::Error| bad(what, format!("not a NumPy array: {e}"));
+    // the first line of npyz's message (its parse errors draw the header beneath)
+    let fail = |e: std::io::Error| {
+        let e = e.to_string();
+        bad(
+            what,
+            format!(
+                "not a NumPy array: {}",
+                e.lines().next().unwrap_or("").trim()
+            ),
+        )
+    };
+    header_fits(what, bytes)?;
     let npy = NpyFile::new(bytes).map_err(fail)?;
     if npy.order() == npyz::Order::Fortran {
         return Err(bad(
@@ -37,6 +76,21 @@ fn numbers(what: &Path, bytes: &[u8]) -> Result<(Numbers, Vec<usize>), DataError
             "is a structured array; mlp-gpu reads plain numbers",
         ));
     };
+    // what the header claims, checked against what the file holds before any is read
+    let claimed = npy
+        .shape()
+        .iter()
+        .try_fold(ts.size_field(), |n, &d| n.checked_mul(d));
+    if claimed.is_none_or(|n| n > bytes.len() as u64) {
+        return Err(bad(
+            what,
+            format!(
+                "its header claims {shape:?} values of {} bytes, more than its {} bytes hold",
+                ts.size_field(),
+                bytes.len()
+            ),
+        ));
+    }
     macro_rules! read {
         ($kind:ident, $t:ty, $as:ty) => {{
             let v = npy.into_vec::<$t>().map_err(fail)?;
@@ -64,8 +118,9 @@ fn numbers(what: &Path, bytes: &[u8]) -> Result<(Numbers, Vec<usize>), DataError
     Ok((numbers, shape))
 }
 
-/// An array's values (uint8 stays 8-bit, the rest f32) and shape.
-fn array(what: &Path, bytes: &[u8]) -> Result<(Values, Vec<usize>), DataError> {
+/// The values (uint8 stays 8-bit, the rest f32) and shape of the .npy file `bytes`, which
+/// messages call `what`.
+pub fn decode_npy(what: &Path, bytes: &[u8]) -> Result<(Values, Vec<usize>), DataError> {
     let (n, shape) = numbers(what, bytes)?;
     let values = match n {
         Numbers::U8(v) => Values::U8(v),
@@ -88,7 +143,7 @@ fn labels(what: &Path, bytes: &[u8]) -> Result<(Vec<i64>, Vec<usize>), DataError
 
 /// A part from arrays x and y (y None: unlabelled, for `predict`).
 fn part(x: (&Path, &[u8]), y: Option<(&Path, &[u8])>, origin: &Path) -> Result<Table, DataError> {
-    let (values, shape) = array(x.0, x.1)?;
+    let (values, shape) = decode_npy(x.0, x.1)?;
     let Some((&n, sample)) = shape.split_first() else {
         return Err(bad(x.0, "is a single number, not an array of samples"));
     };

@@ -166,15 +166,15 @@ fn untimed_files(run: &Path) -> Vec<String> {
 }
 
 /// A halving sweep (ETA 2: rungs at epochs 1 and 2 of 4) ranks by validation accuracy as
-/// recorded, stops the losers at their rungs with a model eval reads, trains the winner as
-/// far as the same run in a full sweep, byte for byte, and reports the stops; a rerun
-/// changes nothing.
+/// recorded, stops the losers at their rungs with a model eval reads, trains the winner (in
+/// packs that shrink at each rung) as the same run trained alone, byte for byte, and
+/// reports the stops; a rerun changes nothing.
 #[test]
 fn a_halving_sweep_stops_losers_at_their_rungs_and_its_winner_equals_the_full_run() {
     let tmp = tempfile::tempdir().unwrap();
     let data = toy(tmp.path());
     let (full, halved) = (tmp.path().join("full"), tmp.path().join("halved"));
-    run_ok(bin().args(sweep_args(&data, &full, 4, &[])));
+    run_ok(bin().args(sweep_args(&data, &full, 4, &["--pack-size", "1"])));
     run_ok(bin().args(sweep_args(&data, &halved, 4, &["--halving", "2"])));
     let got = statuses(&halved);
     let count = |status: &str, epochs: u64| {
@@ -222,7 +222,7 @@ fn a_halving_sweep_stops_losers_at_their_rungs_and_its_winner_equals_the_full_ru
             assert_eq!(
                 untimed_files(&h),
                 untimed_files(&f),
-                "{run}: the winner is the full run"
+                "{run}: the winner is the run trained alone"
             );
         } else {
             // a stopped run's epochs are the full run's first ones
@@ -350,6 +350,46 @@ fn a_diverged_run_is_out_of_the_halving_at_once() {
             "{d} ranked: {first}"
         );
     }
+}
+
+/// With --shard I/N each shard halves its own runs, recorded in halving-I-of-N.json: two
+/// shards of four runs keep one run each to the end.
+#[test]
+fn each_shard_halves_its_own_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = toy(tmp.path());
+    let out = tmp.path().join("s");
+    for shard in ["1/2", "2/2"] {
+        run_ok(bin().args(sweep_args(
+            &data,
+            &out,
+            4,
+            &["--halving", "2", "--shard", shard],
+        )));
+    }
+    assert!(!out.join("halving.json").exists());
+    let mut all = Vec::new();
+    for i in 1..=2 {
+        let record = json(&out.join(format!("halving-{i}-of-2.json")));
+        let runs: Vec<String> = record["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(runs.len(), 2, "{record}");
+        let got = statuses(&out);
+        let ends: Vec<&(String, u64)> = runs.iter().map(|r| &got[r]).collect();
+        assert!(
+            ends.contains(&&("completed".to_string(), 4))
+                && ends.contains(&&("stopped".to_string(), 1)),
+            "shard {i}: {ends:?}"
+        );
+        all.extend(runs);
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 4, "the shards partition the sweep: {all:?}");
 }
 
 /// A rerun into a halving sweep's folder must halve the same sweep: another schedule or

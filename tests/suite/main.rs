@@ -1,4 +1,4 @@
-//! Every test but the IDX fuzzer (tests/idx_fuzz.rs, whose counting allocator must see no
+//! Every test but the readers' fuzzer (tests/reader_fuzz.rs, whose counting allocator must see no
 //! other test's allocations), in one binary: one link, one device and one compile of the
 //! kernels for all of them.
 

@@ -1,4 +1,8 @@
-//! `mlp-gpu bench`: epoch times of the default network, measured as training runs them.
+//! `mlp-gpu bench`: epoch times of the default network, measured as training runs them;
+//! the matmul products alone (`--matmul`); reading a data set (`--load`, in `load`).
+
+mod load;
+pub use load::{load, LoadBench};
 
 use crate::config::{ConfigError, TrainConfig};
 use crate::error::Error;
