@@ -2,7 +2,8 @@
 # One measuring session on a lent GPU machine, in one go: the adapter, `mlp-gpu bench` per
 # matmul variant, `bench --pack-size` (packs of 1 to 32 runs), PyTorch CUDA on the same GPU,
 # the kernel tests on that adapter, `bench --profile`, every matmul variant's products, and
-# the whole study. Each step has its own
+# the whole study, and the study's grid in full against `--halving 3` (seeds 0 and 1, in
+# turn, each timed). Each step has its own
 # time limit, so one failure does not cost the others; the script still exits 1 and names
 # every step that failed (a failing test or a missing adapter is never a silent pass).
 #
@@ -67,6 +68,21 @@ if [ -n "$seeds" ]; then
     step 60 report "$bin" report /tmp/study >>"$log"
     tar czf "$out/study.tgz" --exclude='*.safetensors' -C /tmp study 2>>"$log"
 fi
+# the grid in full and halved, alternately, each step's wall time in the log
+grid=(sweep --optimizer sgd,adam,rmsprop --lr 0.1,0.05,0.01,0.005 --data "$data" --quiet)
+for s in 0 1; do
+    for mode in full halving; do
+        extra=()
+        [ "$mode" = full ] || extra=(--halving 3)
+        t0=$EPOCHREALTIME
+        step 120 "grid seed $s, $mode" "$bin" "${grid[@]}" "${extra[@]}" --seed "$s" \
+            --out "/tmp/grid-$mode-$s"
+        echo "grid seed $s $mode: $(awk "BEGIN { print $EPOCHREALTIME - $t0 }") s" >>"$log"
+    done
+    step 60 "report grid seed $s" "$bin" report "/tmp/grid-full-$s" "/tmp/grid-halving-$s" >>"$log"
+done
+tar czf "$out/halving.tgz" --exclude='*.safetensors' -C /tmp grid-full-0 grid-halving-0 \
+    grid-full-1 grid-halving-1 2>>"$log"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}" | tee -a "$log" >&2
     exit 1
