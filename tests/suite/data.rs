@@ -27,6 +27,25 @@ fn train(data: &Path, out: &Path, args: &[&str]) -> String {
     run_ok_both(cmd.args(args)).1
 }
 
+/// `eval` of `run` gives its summary's test accuracy, and `predict` on `input` (the data's
+/// own test part, `rows` labelled rows) a line a row and, on stderr, that accuracy again.
+fn eval_and_predict_agree_with_the_run(run: &Path, input: &Path, rows: usize) {
+    let s = json_file(&run.join("summary.json"));
+    let e = run_ok(bin().args(["eval", "--json", "--model"]).arg(run));
+    let e: Value = serde_json::from_str(&e).unwrap();
+    assert_eq!(
+        e["test_accuracy"],
+        s["test_accuracy"],
+        "eval of {}",
+        run.display()
+    );
+    let (csv, log) = run_ok_both(bin().args(["predict", "--model"]).arg(run).arg(input));
+    assert_eq!(csv.lines().count(), rows + 1, "{csv}");
+    let accuracy = 100.0 * s["test_accuracy"].as_f64().unwrap();
+    let says = format!("accuracy {accuracy:.2}% on {rows} labelled rows");
+    assert!(log.contains(&says), "{says}: {log}");
+}
+
 /// The NPY (v1.0) file of an array: its dtype descr, shape and little-endian bytes.
 fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
@@ -359,7 +378,7 @@ fn label_columns_classes_and_unknown_labels() {
 /// as 8-bit data of their shape; a directory of .npy files of floats, x and y, holds out
 /// its test set; 1,000 classes train.
 #[test]
-fn numpy_arrays_train_in_npz_and_npy_layouts() {
+fn numpy_arrays_train_evaluate_and_predict_in_npz_and_npy_layouts() {
     let tmp = tempfile::tempdir().unwrap();
     let (x, y) = learnable(600, 36, 4, 1);
     let (xt, yt) = learnable(100, 36, 4, 2);
@@ -389,6 +408,7 @@ fn numpy_arrays_train_in_npz_and_npy_layouts() {
     assert_eq!(c["dataset"]["normalize"]["divisor"], 255.0);
     let s = json_file(&run.join("summary.json"));
     assert!(s["test_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+    eval_and_predict_agree_with_the_run(&run, &archive, 100);
 
     let dir = tmp.path().join("arrays");
     std::fs::create_dir(&dir).unwrap();
@@ -447,7 +467,7 @@ fn png(path: &Path, w: u32, h: u32, channels: usize, v: &[u8]) {
 /// Folders of images by class, under train/ and test/ (grayscale: one channel, the 2-D
 /// shape), and flat (colour: three channels first); predict names rows by their paths.
 #[test]
-fn image_folders_train_and_predict_by_path() {
+fn image_folders_train_evaluate_and_predict_by_path() {
     let tmp = tempfile::tempdir().unwrap();
     let (w, h) = (5, 4);
     let classes = ["cat", "dog", "owl"];
@@ -472,13 +492,13 @@ fn image_folders_train_and_predict_by_path() {
     assert_eq!(c["dataset"]["test"], "own");
     let s = json_file(&run.join("summary.json"));
     assert!(s["test_accuracy"].as_f64().unwrap() > 0.8, "{s}");
-    let (csv, log) = run_ok_both(
+    eval_and_predict_agree_with_the_run(&run, &root.join("test"), 40);
+    let (csv, _) = run_ok_both(
         bin()
             .args(["predict", "--model"])
             .arg(&run)
             .arg(root.join("test")),
     );
-    assert!(log.contains("accuracy"), "{log}");
     let second = csv.lines().nth(1).unwrap();
     assert!(
         second.starts_with("cat/") || second.starts_with("dog/") || second.starts_with("owl/"),
@@ -511,7 +531,7 @@ fn image_folders_train_and_predict_by_path() {
 /// IDX files of any 8-bit shape, found by names that say train or test and images or
 /// labels (EMNIST's), with labels that are not 0-9.
 #[test]
-fn idx_files_of_any_shape_under_emnist_names() {
+fn idx_files_of_any_shape_under_emnist_names_train_evaluate_and_predict() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("emnist");
     std::fs::create_dir(&dir).unwrap();
@@ -546,6 +566,7 @@ fn idx_files_of_any_shape_under_emnist_names() {
     assert!(c["dataset"].get("name").is_none(), "not Fashion-MNIST: {c}");
     let s = json_file(&run.join("summary.json"));
     assert!(s["test_accuracy"].as_f64().unwrap() > 0.9, "{s}");
+    eval_and_predict_agree_with_the_run(&run, &dir, 80);
     // reproduce is the Fashion-MNIST study: other data is refused before any work
     let out = tmp.path().join("study");
     let err = run_err(&[
