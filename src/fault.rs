@@ -1,7 +1,8 @@
 //! Fault injection, for tests only: `MLP_GPU_FAULT=<kind>@<epoch>` makes a fault happen in
 //! that epoch (1-based) of every run of the process, so the recovery paths run for real.
 //! Kinds: `device-lost` destroys the device before the epoch's work; `oom` makes the epoch's
-//! out-of-memory error scope report an error; `disk-full@0` sends every result file written
+//! out-of-memory error scope report an error; `stall` blocks the process at the epoch's
+//! start until it is killed (a test kills it at a known point however fast the adapter); `disk-full@0` sends every result file written
 //! to /dev/full; `clamp-bounds@0` compiles the kernels with clamped accesses (Metal's
 //! behaviour) on Vulkan; `skew@<op>` makes that op's results in `mlp-gpu check` slightly wrong
 //! (src/check).
@@ -35,6 +36,7 @@ pub fn clamped_bounds() -> bool {
 pub struct EpochFaults {
     pub device_lost: Option<usize>,
     pub oom: Option<usize>,
+    pub stall: Option<usize>,
 }
 
 impl EpochFaults {
@@ -42,6 +44,14 @@ impl EpochFaults {
         EpochFaults {
             device_lost: at("device-lost"),
             oom: at("oom"),
+            stall: at("stall"),
         }
+    }
+}
+
+/// Blocks the calling thread for good (`stall`): only a signal ends the process.
+pub fn stall() -> ! {
+    loop {
+        std::thread::park();
     }
 }

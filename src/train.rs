@@ -391,6 +391,9 @@ impl<'a> Trainer<'a> {
         progress: Option<&dyn Fn(usize, f64)>,
     ) -> Result<(Vec<f64>, EpochCounts), TrainError> {
         let ctx = self.ctx;
+        if self.faults.stall == Some(epoch + 1) {
+            crate::fault::stall();
+        }
         if self.faults.device_lost == Some(epoch + 1) {
             ctx.device.destroy();
         }

@@ -227,6 +227,28 @@ pub fn model(
     Ok(m)
 }
 
+/// The rows `batch` of `part` (`inputs` values each) gathered on the CPU and normalised by
+/// `norm` (reference::gather into new buffers): the inputs and labels a GPU gather of the
+/// same batch must give.
+pub fn cpu_batch(
+    part: &crate::data::Part,
+    batch: &[u32],
+    inputs: usize,
+    norm: &crate::data::Normalization,
+) -> (Vec<f32>, Vec<u32>) {
+    let (mut x, mut y) = (vec![0.0; batch.len() * inputs], vec![0; batch.len()]);
+    crate::reference::gather(
+        &mut x,
+        &mut y,
+        &part.values,
+        &part.labels,
+        batch,
+        inputs,
+        norm,
+    );
+    (x, y)
+}
+
 /// A data set of one blank sample, for kernels that read none.
 pub fn no_data(ctx: &Context, k: &Kernels) -> Result<DataBuffers, GpuError> {
     let blank = crate::data::Values::U8(vec![0; 4]);

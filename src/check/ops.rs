@@ -108,17 +108,8 @@ fn gather_case(
     let acts = vec![0.0; 4 + rows * inputs];
     let m = model(ctx, k, &[0.0], &acts, &[], &[0.0], &vec![0; 2 + rows])?;
     run(ctx, &m, &d, |p| k.gather(p, 4, 2, off, rows, input, SOLO));
-    let (mut x, mut y) = (vec![0.0; rows * inputs], vec![0; rows]);
     let batch = &indices[off - stats.len()..off - stats.len() + rows];
-    reference::gather(
-        &mut x,
-        &mut y,
-        &part.values,
-        &part.labels,
-        batch,
-        inputs,
-        &input.norm,
-    );
+    let (x, y) = super::cpu_batch(part, batch, inputs, &input.norm);
     let shape = format!("{rows} rows of {inputs} {what}");
     let got = read_f32(ctx, &m.acts, 4, x.len())?;
     let images = compare(

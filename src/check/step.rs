@@ -77,21 +77,8 @@ pub fn gpu_step_and_cpu_batch(
         slot: step as usize,
     };
     run(ctx, &gpu.buffers, d, |p| gpu.encode_train_step(k, p, s));
-    let inputs = gpu.input.inputs;
-    let mut x = vec![0.0; rows * inputs];
-    let mut y = vec![0; rows];
     let batch = &indices[off..off + rows];
-    let norm = &gpu.input.norm;
-    reference::gather(
-        &mut x,
-        &mut y,
-        &part.values,
-        &part.labels,
-        batch,
-        inputs,
-        norm,
-    );
-    (x, y)
+    super::cpu_batch(part, batch, gpu.input.inputs, &gpu.input.norm)
 }
 
 /// Rows (loss, gradients, parameters) of three training steps of `kind` on `variant`.

@@ -379,9 +379,10 @@ pub(crate) fn read_file(path: &Path, fp: &mut Fingerprint) -> Result<Vec<u8>, Da
 }
 
 /// A file read as a stream, its name, length and bytes going into a fingerprint as they
-/// pass: the fingerprint `read_file` gives, without holding the file whole.
+/// pass: the fingerprint `read_file` gives, without holding the file whole. Unbuffered:
+/// whoever reads it buffers.
 pub(crate) struct Hashed<'a> {
-    file: std::io::BufReader<std::fs::File>,
+    file: std::fs::File,
     fp: &'a mut Fingerprint,
 }
 
@@ -391,7 +392,6 @@ impl<'a> Hashed<'a> {
         let file = std::fs::File::open(path).map_err(cannot)?;
         let len = file.metadata().map_err(cannot)?.len();
         fp.begin(&path.file_name().unwrap_or_default().to_string_lossy(), len);
-        let file = std::io::BufReader::with_capacity(1 << 16, file);
         Ok(Hashed { file, fp })
     }
 
@@ -406,17 +406,6 @@ impl std::io::Read for Hashed<'_> {
         let n = self.file.read(buf)?;
         self.fp.eat(&buf[..n]);
         Ok(n)
-    }
-}
-
-impl std::io::BufRead for Hashed<'_> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.file.fill_buf()
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.fp.eat(&self.file.buffer()[..n]);
-        self.file.consume(n);
     }
 }
 

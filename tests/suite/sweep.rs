@@ -5,26 +5,6 @@ use crate::common::cli::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir` (relative path -> bytes).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 /// A toy dataset of 600 training and 50 test images in `tmp`/data.
 fn toy_data(tmp: &Path) -> PathBuf {
     let data = tmp.join("data");
@@ -177,19 +157,9 @@ fn start_sweep(
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !file.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            file.display()
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep ended too soon"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for(&mut child, &format!("{} appearing", file.display()), || {
+        file.exists()
+    });
     (child, args)
 }
 

@@ -1,9 +1,10 @@
 //! Helpers for tests that run the binary: toy IDX datasets made in the test, and runners
 //! that check exit status and that nothing panicked.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mlp-gpu"))
@@ -112,4 +113,42 @@ pub fn assert_failed_for_its_own_reason(stderr: &str) {
         !stderr.contains("no GPU adapter found"),
         "tests need a Vulkan adapter (mesa-vulkan-drivers): {stderr}"
     );
+}
+
+/// Every file under `dir` (relative path -> bytes).
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Returns once `event` (something the test can observe: a file, what a file holds) has
+/// happened, `child` still running; fails if it ends first or two minutes pass. It polls:
+/// the outcome never hangs on how long it waits.
+pub fn wait_for(child: &mut Child, what: &str, event: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !event() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process ended before {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
