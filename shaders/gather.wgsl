@@ -4,8 +4,8 @@
 //   values: 8-bit, packed four to a u32 word in sample order (value c of sample i is byte
 //   i * inputs + c of the buffer), or f32 bits, one a word (f32_values != 0).
 //   mean and inv_std: the immediates' for every input, or with columns != 0 each input's own,
-//   as f32 bits in the index buffer: mean[c] at indices[stats_off + c], inv_std[c] at
-//   indices[stats_off + inputs + c] (Rust: gpu::gather::stats_words).
+//   as f32 bits at the head of the index buffer: mean[c] at indices[c], inv_std[c] at
+//   indices[inputs + c] (Rust: gpu::gather::stats_words).
 //   With wide != 0 (inputs and out_off multiples of 4) an invocation gathers four values and
 //   stores them as one vec4; else one value. Twin: reference::gather.
 // Workgroup 64 over a 2D grid; pack members along z.
@@ -20,7 +20,6 @@ struct Gather {
     f32_values: u32,
     wide: u32,
     columns: u32,
-    stats_off: u32,
     divisor: f32,
     mean: f32,
     inv_std: f32,
@@ -74,8 +73,7 @@ fn stats(c: u32) -> vec2<f32> {
     if (g.columns == 0u) {
         return vec2<f32>(g.mean, g.inv_std);
     }
-    return vec2<f32>(bitcast<f32>(indices[g.stats_off + c]),
-        bitcast<f32>(indices[g.stats_off + g.inputs + c]));
+    return vec2<f32>(bitcast<f32>(indices[c]), bitcast<f32>(indices[g.inputs + c]));
 }
 
 @compute @workgroup_size(64)

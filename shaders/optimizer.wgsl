@@ -101,14 +101,10 @@ fn rmsprop(r: Rule) {
     }
 }
 
-@compute @workgroup_size(256)
-fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_id(gid, nwg, 256u);
-    if (i >= o.n / 4u) {
-        return;
-    }
-    let r = rule(gid.z, i);
-    switch r.kind {
+// Rule `kind` (0 SGD, 1 Adam, else RMSProp) applied to `r`'s vec4: a constant in the
+// rules' own entry points (no branch left once inlined), the member record's in a pack's.
+fn update(r: Rule, kind: u32) {
+    switch kind {
         case 0u: {
             sgd(r);
         }
@@ -122,22 +118,34 @@ fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 @compute @workgroup_size(256)
+fn optimizer_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_id(gid, nwg, 256u);
+    if (i < o.n / 4u) {
+        let r = rule(gid.z, i);
+        update(r, r.kind);
+    }
+}
+
+@compute @workgroup_size(256)
 fn optimizer_sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
-        sgd(rule(gid.z, flat_id(gid, nwg, 256u)));
+    let i = flat_id(gid, nwg, 256u);
+    if (i < o.n / 4u) {
+        update(rule(gid.z, i), 0u);
     }
 }
 
 @compute @workgroup_size(256)
 fn optimizer_adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
-        adam(rule(gid.z, flat_id(gid, nwg, 256u)));
+    let i = flat_id(gid, nwg, 256u);
+    if (i < o.n / 4u) {
+        update(rule(gid.z, i), 1u);
     }
 }
 
 @compute @workgroup_size(256)
 fn optimizer_rmsprop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    if (flat_id(gid, nwg, 256u) < o.n / 4u) {
-        rmsprop(rule(gid.z, flat_id(gid, nwg, 256u)));
+    let i = flat_id(gid, nwg, 256u);
+    if (i < o.n / 4u) {
+        update(rule(gid.z, i), 2u);
     }
 }

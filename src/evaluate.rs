@@ -32,12 +32,13 @@ impl Model {
         } else {
             (path.to_path_buf(), None)
         };
-        let meta = model_file::read_metadata(&file)?;
+        let bytes = model_file::read(&file)?;
+        let meta = model_file::metadata_of(&file, &bytes)?;
         let (config, data, data_path) =
             match (meta, saved) {
                 // config.json first: a run folder's files are the run's word
                 (_, Some(s)) => {
-                    let data = s.dataset.clone().unwrap_or_else(DataRecord::fashion_legacy);
+                    let data = s.record();
                     (s.train, data, s.data)
                 }
                 (Some(m), None) => (m.config, m.data, None),
@@ -52,7 +53,8 @@ impl Model {
         let spec = config.spec(data.info.inputs, data.info.classes.len());
         let layout = ParamLayout::new(&spec);
         let state = StateLayout::new(&layout, 1);
-        let (params, st) = model_file::load_model(&file, &layout, &state, config.dropout > 0.0)?;
+        let (params, st) =
+            model_file::load_model(&file, &bytes, &layout, &state, config.dropout > 0.0)?;
         Ok(Model {
             weights: (params, st[state.saved()].to_vec()),
             config,

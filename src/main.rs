@@ -4,14 +4,14 @@
 use clap::{Args, Parser, Subcommand};
 use mlp_gpu::config::{ConfigError, TrainConfig};
 use mlp_gpu::data;
-use mlp_gpu::data::{DataRecord, Format, LoadOptions, NormalizeMode, ValSize, TEST_SIZE};
+use mlp_gpu::data::{Format, LoadOptions, NormalizeMode, ValSize, TEST_SIZE};
 use mlp_gpu::error::Error;
 use mlp_gpu::halving::Halving;
 use mlp_gpu::model::Init;
 use mlp_gpu::optim::OptimizerKind;
 use mlp_gpu::output;
 use mlp_gpu::run::{self, RunOptions};
-use mlp_gpu::rundir::{self, DataSeen, RunDir, SavedConfig, Status};
+use mlp_gpu::rundir::{self, RunDir, SavedConfig, Status};
 use mlp_gpu::session::Session;
 use mlp_gpu::sweep::{self, Grid, Shard};
 use std::io::Write as _;
@@ -472,10 +472,7 @@ impl TrainArgs {
         let saved: SavedConfig = rundir::read_json(path)
             .map_err(|e| ConfigError::new("--config", format!("--config {e}")))?;
         let data = match (&self.settings.source.data, &saved.data) {
-            (None, Some(dir)) => {
-                let record = saved.dataset.unwrap_or_else(DataRecord::fashion_legacy);
-                Some(record.load_options(dir.clone()))
-            }
+            (None, Some(dir)) => Some(saved.record().load_options(dir.clone())),
             _ => None,
         };
         Ok((saved.train, data))
@@ -555,13 +552,21 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
         Some(dir) => {
             let takes = "give the directory of a run started by `mlp-gpu train`";
             let saved = saved_config("--resume", dir, takes)?;
+            // a finished run stays finished: said before any data is read or lock taken
+            if let Some(s) = rundir::read_summary(dir).filter(|s| s.status.finished()) {
+                eprintln!(
+                    "{}: the run already finished ({})",
+                    dir.display(),
+                    s.status.name()
+                );
+                let classes = saved.record().info.classes;
+                return emit(&output::summary(&s, dir, &classes, args.json)).map(|()| Done::Ok);
+            }
             saved.train.validate()?;
-            let record = saved.dataset.clone();
-            let legacy = DataRecord::fashion_legacy();
             let data = data::find_dir(settings.source.data.as_deref().or(saved.data.as_deref()))?;
-            let o = record.as_ref().unwrap_or(&legacy).load_options(data);
+            let o = saved.record().load_options(data);
             let session = Session::open(&o, common.adapter.as_deref(), None)?;
-            saved.check_data(dir, seen(&session))?;
+            saved.check_data(dir, session.seen())?;
             let norm = saved.normalization();
             (session, saved.train, dir.clone(), true, Some(norm))
         }
@@ -582,17 +587,6 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
     let trainer = session.trainer(vec![c], norm)?;
     rundir::prepare(&dir)?;
     let held = RunDir::claim(&dir)?;
-    let classes = &session.info().classes;
-    if resume {
-        if let Some(s) = rundir::read_summary(&dir).filter(|s| s.status.finished()) {
-            eprintln!(
-                "{}: the run already finished ({})",
-                dir.display(),
-                s.status.name()
-            );
-            return emit(&output::summary(&s, &dir, classes, args.json)).map(|()| Done::Ok);
-        }
-    }
     catch_ctrl_c();
     let o = RunOptions {
         quiet: common.quiet,
@@ -604,7 +598,12 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
     let s = run::run_pack(&session, trainer, &[held], &o)?
         .remove(0)
         .expect("a run trained to its last epoch ends");
-    emit(&output::summary(&s, &dir, classes, args.json))?;
+    emit(&output::summary(
+        &s,
+        &dir,
+        &session.info().classes,
+        args.json,
+    ))?;
     if s.status != Status::Interrupted {
         return Ok(Done::Ok);
     }
@@ -618,13 +617,6 @@ fn train(args: TrainArgs) -> Result<Done, Error> {
 }
 
 /// The data `s` trains on, as run folders record it.
-fn seen(s: &Session) -> DataSeen<'_> {
-    DataSeen {
-        dir: &s.data_dir,
-        info: s.info(),
-    }
-}
-
 /// The runs' table (or JSON) on stdout, and what was left undone on stderr.
 fn print_runs(outcome: &sweep::Outcome, as_json: bool) -> Result<Done, Error> {
     emit(&output::runs(outcome, as_json))?;

@@ -75,6 +75,14 @@ impl Session {
         &self.host.info
     }
 
+    /// The data as a run folder's check of it sees it: where it is read from, and what it is.
+    pub fn seen(&self) -> crate::rundir::DataSeen<'_> {
+        crate::rundir::DataSeen {
+            dir: &self.data_dir,
+            info: self.info(),
+        }
+    }
+
     /// Rows of the training part (before the validation split).
     pub fn train_rows(&self) -> usize {
         self.host.train.len()
@@ -93,9 +101,14 @@ impl Session {
         shape.split(self.host.train.len(), self.host.test.len())
     }
 
-    /// The split and the normalisation fitted on its training rows, for runs of `shape`;
-    /// a notice when a batch is larger than the training set.
-    pub fn prepare(&self, shape: &PackShape) -> Result<Prepared, ConfigError> {
+    /// The split and the normalisation for runs of `shape`: `fitted` (a resumed run's), else
+    /// fitted on the split's training rows; a notice when a batch is larger than the
+    /// training set.
+    pub fn prepare(
+        &self,
+        shape: &PackShape,
+        fitted: Option<Normalization>,
+    ) -> Result<Prepared, ConfigError> {
         let split = self.split(shape)?;
         let n = split.train_idx.len();
         if shape.batch_size > n {
@@ -104,15 +117,17 @@ impl Session {
                 shape.batch_size
             );
         }
-        let (values, inputs) = (&self.host.train.values, self.host.info.inputs);
-        let norm = Normalization::fit(shape.normalize, values, inputs, &split.train_idx);
+        let norm = fitted.unwrap_or_else(|| {
+            let (values, inputs) = (&self.host.train.values, self.host.info.inputs);
+            Normalization::fit(shape.normalize, values, inputs, &split.train_idx)
+        });
         Ok(Prepared { split, norm })
     }
 
     /// `shape`'s runs prepared, and the most of them, up to `cap`, whose pack fits the
     /// device's limits; an error if not even one fits, or the split refuses the shape.
     pub fn plan(&self, shape: &PackShape, cap: usize) -> Result<ShapePlan, Error> {
-        let prepared = self.prepare(shape)?;
+        let prepared = self.prepare(shape, None)?;
         let fits = |k| Trainer::fits(&self.ctx, &self.data, shape, &prepared.split, k);
         fits(1)?;
         let mut k = cap.max(1);
@@ -135,10 +150,7 @@ impl Session {
         configs: Vec<TrainConfig>,
         norm: Option<Normalization>,
     ) -> Result<Trainer<'_>, Error> {
-        let mut prepared = self.prepare(&configs[0].pack_shape())?;
-        if let Some(norm) = norm {
-            prepared.norm = norm;
-        }
+        let prepared = self.prepare(&configs[0].pack_shape(), norm)?;
         self.trainer_on(&prepared, configs)
     }
 

@@ -308,13 +308,6 @@ struct Sweep<'a> {
 
 impl Sweep<'_> {
     /// The data this sweep trains on, as run folders record it.
-    fn seen(&self) -> DataSeen<'_> {
-        DataSeen {
-            dir: &self.s.data_dir,
-            info: self.s.info(),
-        }
-    }
-
     fn label(&self, i: usize) -> String {
         let c = &self.configs[i];
         let info = self.s.info();
@@ -334,7 +327,7 @@ impl Sweep<'_> {
     fn unfinished(&mut self) -> Result<Vec<(usize, usize)>, Error> {
         let mut todo = Vec::new();
         for (i, c) in self.configs.iter().enumerate() {
-            let done = rundir::finished_run(&self.dirs[i], c, self.seen())?;
+            let done = rundir::finished_run(&self.dirs[i], c, self.s.seen())?;
             match &done {
                 Some(d) => self.say(format!(
                     "{}: already {:?}, skipped",
@@ -355,7 +348,7 @@ impl Sweep<'_> {
     fn claim(&mut self, pack: &[usize]) -> Result<Vec<Vec<(usize, RunDir)>>, Error> {
         let mut held: Vec<(usize, RunDir, usize)> = Vec::new();
         for &i in pack {
-            match claim(&self.dirs[i], &self.configs[i], self.seen())? {
+            match claim(&self.dirs[i], &self.configs[i], self.s.seen())? {
                 Claim::Held(dir, done) => held.push((i, dir, done)),
                 Claim::Finished(summary) => {
                     self.say(format!(

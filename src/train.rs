@@ -9,6 +9,7 @@ use crate::gpu::network::{EvalBatch, GpuNetwork, MemberInit, Room, Step, Weights
 use crate::gpu::{Context, DataBuffers, GpuError, Kernels};
 use crate::model::{ParamLayout, Spec};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -40,17 +41,19 @@ impl Resident {
         })
     }
 
-    /// The same values with an index buffer of `stats` (the normalisation's per-input
-    /// statistics) then `indices`.
+    /// The same values with an index buffer of `input`'s per-input statistics (if its
+    /// normalisation has them) then `indices`, and where `indices` start in it.
     fn select(
         &self,
         ctx: &Context,
         k: &Kernels,
-        stats: &[u32],
+        input: &Input,
         indices: &[u32],
-    ) -> Result<DataBuffers, GpuError> {
-        let words = [stats, indices].concat();
-        self.buffers.with_indices(ctx, &k.data_layout, &words)
+    ) -> Result<(DataBuffers, usize), GpuError> {
+        let stats = stats_words(&input.norm, input.inputs);
+        let words = [&stats[..], indices].concat();
+        let buffers = self.buffers.with_indices(ctx, &k.data_layout, &words)?;
+        Ok((buffers, stats.len()))
     }
 
     fn labels_of(&self, indices: &[u32]) -> Vec<u32> {
@@ -65,7 +68,6 @@ pub struct GpuData {
     pub test: Resident,
     pub inputs: usize,
     pub classes: usize,
-    pub dtype: Dtype,
 }
 
 impl GpuData {
@@ -75,7 +77,6 @@ impl GpuData {
             test: Resident::upload(ctx, k, &data.test)?,
             inputs: data.info.inputs,
             classes: data.info.classes.len(),
-            dtype: data.info.dtype,
         })
     }
 
@@ -95,9 +96,9 @@ impl GpuData {
     fn input(&self, norm: &Normalization) -> Input {
         Input {
             inputs: self.inputs,
-            dtype: self.dtype,
+            // both parts are of one dtype (data::load widens one to the other's)
+            dtype: self.train.dtype,
             norm: norm.clone(),
-            stats_off: 0,
         }
     }
 }
@@ -253,16 +254,17 @@ impl<'a> Trainer<'a> {
             })
             .collect();
         let input = data.input(norm);
-        let net = GpuNetwork::new(ctx, kernels, &z.spec, &members, z.room, input)?;
-        let stats = stats_words(norm, data.inputs);
         let lists = member_list(split).repeat(configs.len());
+        let (train_data, lists_at) = data.train.select(ctx, kernels, &input, &lists)?;
+        let (test_data, _) = data.test.select(ctx, kernels, &input, &split.test_idx)?;
+        let net = GpuNetwork::new(ctx, kernels, &z.spec, &members, z.room, input)?;
         Ok(Trainer {
             ctx,
             kernels,
             configs,
-            train_data: data.train.select(ctx, kernels, &stats, &lists)?,
-            test_data: data.test.select(ctx, kernels, &stats, &split.test_idx)?,
-            lists_at: stats.len(),
+            train_data,
+            test_data,
+            lists_at,
             net,
             data,
             split: split.clone(),
@@ -537,16 +539,21 @@ impl<'a> Trainer<'a> {
 struct Scoring<'d> {
     data: &'d DataBuffers,
     base: usize,
-    labels: Vec<u32>,
+    labels: Cow<'d, [u32]>,
     shared_indices: bool,
 }
 
 impl<'d> Scoring<'d> {
-    fn new(data: &'d DataBuffers, base: usize, labels: Vec<u32>, shared_indices: bool) -> Self {
+    fn new(
+        data: &'d DataBuffers,
+        base: usize,
+        labels: impl Into<Cow<'d, [u32]>>,
+        shared_indices: bool,
+    ) -> Self {
         Scoring {
             data,
             base,
-            labels,
+            labels: labels.into(),
             shared_indices,
         }
     }
@@ -644,24 +651,23 @@ impl<'a> Scorer<'a> {
             inputs: spec.inputs,
             dtype: part.dtype,
             norm: norm.clone(),
-            stats_off: 0,
         };
+        let (data, lists_at) = part.select(ctx, kernels, &input, &indices)?;
         let net = GpuNetwork::new(ctx, kernels, spec, &[member], room, input)?;
         net.restore(ctx, 0, &weights.0, &weights.1);
-        let stats = stats_words(norm, spec.inputs);
         Ok(Scorer {
             ctx,
             kernels,
-            data: part.select(ctx, kernels, &stats, &indices)?,
+            data,
             labels: part.labels_of(&indices),
-            lists_at: stats.len(),
+            lists_at,
             net,
             batch,
         })
     }
 
     fn scoring(&self) -> Scoring<'_> {
-        Scoring::new(&self.data, self.lists_at, self.labels.clone(), true)
+        Scoring::new(&self.data, self.lists_at, &self.labels[..], true)
     }
 
     /// Loss, accuracy and per-class accuracy.

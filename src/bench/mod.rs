@@ -228,7 +228,7 @@ fn train_error(e: crate::train::TrainError) -> Error {
 /// One epoch with timestamps around every dispatch: GPU seconds per kernel.
 fn profile_epoch(s: &Session, k: &Kernels, c: &TrainConfig) -> Result<Vec<KernelTime>, Error> {
     let p = k.profiler.as_ref().expect("a profiling kernel set");
-    let shape = s.prepare(&c.pack_shape())?;
+    let shape = s.prepare(&c.pack_shape(), None)?;
     let mut t = Trainer::new(&s.ctx, k, &s.data, c.clone(), &shape.split, &shape.norm)?;
     // A chunk's timestamps must fit one query set: two per dispatch, one dispatch per stage.
     let per_step = t.network().plan.train.len();

@@ -76,7 +76,6 @@ pub fn gather(ctx: &Context, k: &Kernels, variant: &str) -> Result<Vec<Row>, Gpu
                     inputs,
                     dtype,
                     norm,
-                    stats_off: 0,
                 };
                 for rows in [1, 64, 513] {
                     let what = format!("{dtype:?} {mode:?}").to_lowercase();

@@ -53,7 +53,6 @@ pub fn input() -> Input {
         inputs: 784,
         dtype: Dtype::U8,
         norm: Normalization::fashion_legacy(),
-        stats_off: 0,
     }
 }
 

@@ -205,11 +205,11 @@ impl Values {
         }
     }
 
-    /// The values as f32 (8-bit ones widened).
-    pub fn to_f32(&self) -> Values {
+    /// The values as f32: 8-bit ones widened, f32 ones moved.
+    pub fn into_f32(self) -> Values {
         match self {
             Values::U8(v) => Values::F32(v.iter().map(|&b| f32::from(b)).collect()),
-            Values::F32(v) => Values::F32(v.clone()),
+            f32s => f32s,
         }
     }
 
@@ -683,8 +683,8 @@ pub fn load(o: &LoadOptions) -> Result<(PathBuf, Dataset), DataError> {
             // one part 8-bit, the other not (a table of integers beside one of decimals):
             // both f32
             if part.values.is_u8() != train_part.values.is_u8() {
-                part.values = part.values.to_f32();
-                train_part.values = train_part.values.to_f32();
+                part.values = part.values.into_f32();
+                train_part.values = train_part.values.into_f32();
             }
             (train_part, part, from)
         }

@@ -123,16 +123,21 @@ impl DataBuffers {
         labels: &[u32],
         indices: &[u32],
     ) -> Result<Self, GpuError> {
-        let words = match values {
-            Values::U8(v) => pack_u8(v),
-            Values::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+        // 8-bit values packed four to a word; f32 ones uploaded as they are
+        let packed;
+        let bytes: &[u8] = match values {
+            Values::U8(v) => {
+                packed = pack_u8(v);
+                bytemuck::cast_slice(&packed)
+            }
+            Values::F32(v) => bytemuck::cast_slice(v),
         };
         ctx.check_binding(
             "the data set's values",
-            4 * words.len() as u64,
+            bytes.len() as u64,
             "use fewer rows or inputs",
         )?;
-        let values = storage(ctx, "values", bytemuck::cast_slice(&words));
+        let values = storage(ctx, "values", bytes);
         let labels = storage(ctx, "labels", bytemuck::cast_slice(labels));
         let indices = storage(ctx, "indices", bytemuck::cast_slice(indices));
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -6,18 +6,17 @@ use crate::data::{Dtype, Normalization};
 
 /// How the gather kernel reads and normalises a data set's samples: their width and kind,
 /// the normalisation (one mean and std for every input in the immediates, or one per input
-/// at `stats_off` of the index buffer), and whether it can go four values at a time.
+/// at the head of the index buffer, `stats_words`), and whether it can go four values at a
+/// time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Input {
     pub inputs: usize,
     pub dtype: Dtype,
     pub norm: Normalization,
-    /// Where the per-input statistics start in the index buffer (`stats_words`).
-    pub stats_off: usize,
 }
 
-/// The per-input means then 1 / stds as u32 words, for the index buffer; none for a
-/// normalisation with one of each.
+/// The per-input means then 1 / stds as u32 words, for the head of the index buffer; none
+/// for a normalisation with one of each.
 pub fn stats_words(norm: &Normalization, inputs: usize) -> Vec<u32> {
     if !norm.per_column() {
         return Vec::new();
@@ -58,7 +57,6 @@ impl Kernels {
             f32_values: u32::from(input.dtype == Dtype::F32),
             wide: u32::from(wide),
             columns: u32::from(input.norm.per_column()),
-            stats_off: word(input.stats_off),
             divisor: input.norm.divisor,
             mean,
             inv_std,

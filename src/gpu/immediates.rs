@@ -86,7 +86,6 @@ immediates! {
         f32_values: u32,
         wide: u32,
         columns: u32,
-        stats_off: u32,
         divisor: f32,
         mean: f32,
         inv_std: f32,

@@ -99,11 +99,16 @@ pub struct SavedConfig {
 }
 
 impl SavedConfig {
+    /// What the run's data was: its record, or Fashion-MNIST as runs from before 0.2 had it.
+    pub fn record(&self) -> DataRecord {
+        self.dataset
+            .clone()
+            .unwrap_or_else(DataRecord::fashion_legacy)
+    }
+
     /// The normalisation the run was trained with.
     pub fn normalization(&self) -> Normalization {
-        self.dataset
-            .as_ref()
-            .map_or_else(Normalization::fashion_legacy, |d| d.normalize.clone())
+        self.record().normalize
     }
 }
 

@@ -37,11 +37,15 @@ pub fn metadata(c: &TrainConfig, data: &DataRecord) -> HashMap<String, String> {
     HashMap::from([(KEY.to_string(), json)])
 }
 
-/// The metadata of the model at `path`, if it has mlp-gpu's.
-pub fn read_metadata(path: &Path) -> Result<Option<ModelMeta>, FolderError> {
+/// The bytes of the model file at `path`, read once for its metadata and its tensors.
+pub fn read(path: &Path) -> Result<Vec<u8>, FolderError> {
+    std::fs::read(path).map_err(|e| FolderError::invalid(path, format!("cannot read: {e}")))
+}
+
+/// The metadata of model file `bytes` (read from `path`), if it has mlp-gpu's.
+pub fn metadata_of(path: &Path, bytes: &[u8]) -> Result<Option<ModelMeta>, FolderError> {
     let fail = |problem: String| FolderError::invalid(path, problem);
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let Some(json) = header.metadata().as_ref().and_then(|m| m.get(KEY)) else {
         return Ok(None);
@@ -103,16 +107,17 @@ pub fn f32s(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-/// Parameters and state (running statistics) from a model file made for this layout.
+/// Parameters and state (running statistics) from model file `bytes` (read from `path`)
+/// made for this layout.
 pub fn load_model(
     path: &Path,
+    bytes: &[u8],
     layout: &ParamLayout,
     state: &StateLayout,
     dropout: bool,
 ) -> Result<(Vec<f32>, Vec<f32>), FolderError> {
     let fail = |problem: String| FolderError::invalid(path, problem);
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
+    let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let mut params = vec![0.0f32; layout.len];
     let mut st = state.init(layout);
